@@ -1,0 +1,190 @@
+"""`helpstream` command line: up, api, worker, migrate (contract §1)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from api.settings import Settings
+
+log = logging.getLogger("helpstream")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(args)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="auto",
+        http="auto",
+        log_level="info",
+        access_log=False,
+    )
+    return 0
+
+
+def _run_until_signal(main: Any) -> None:
+    """Run ``main(stop_event)`` until SIGINT/SIGTERM sets the event."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.runner import run_worker
+
+    settings = _settings(args)
+    _run_until_signal(lambda stop: run_worker(settings, stop))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from db.migrate import migrate_url
+
+    with database_url_for(_settings(args)) as database_url:
+        applied = asyncio.run(migrate_url(database_url))
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return 0
+
+
+@contextmanager
+def database_url_for(settings: Settings) -> Iterator[str]:
+    """The configured database, or the embedded one under the data dir (as `up` uses it).
+
+    A running `helpstream up` keeps its embedded server; this process only borrows it.
+    """
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from api.embedded import EmbeddedPostgres
+
+    postgres = EmbeddedPostgres(Path(settings.data_dir))
+    try:
+        yield postgres.start()
+    finally:
+        postgres.stop()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Embedded servers (when no URLs are set), then the API and the workers, supervised."""
+    from api.embedded import EmbeddedServices
+
+    settings = _settings(args)
+    services = EmbeddedServices(Path(settings.data_dir))
+    database_url, redis_url = services.start(settings.database_url, settings.redis_url)
+    env = {
+        **os.environ,
+        "HELPSTREAM_DATABASE_URL": database_url,
+        "HELPSTREAM_REDIS_URL": redis_url,
+        "HELPSTREAM_HOST": settings.host,
+        "HELPSTREAM_PORT": str(settings.port),
+    }
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    try:
+        from db.migrate import migrate_url
+
+        asyncio.run(migrate_url(database_url))
+        python = sys.executable
+        children.append(subprocess.Popen([python, "-m", "api.cli", "api"], env=env))
+        for _ in range(max(1, args.workers)):
+            children.append(subprocess.Popen([python, "-m", "api.cli", "worker"], env=env))
+        print(
+            f"helpstream is up: http://{settings.host}:{settings.port}/docs "
+            f"(dashboard: /dashboard). Ctrl-C stops it.",
+            flush=True,
+        )
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    log.error("a helpstream process exited (%s); stopping", child.returncode)
+                    stopping, exit_code = True, 1
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        services.stop()
+    return exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="helpstream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run everything (embedded servers when no URLs are set)")
+    up.add_argument("--host")
+    up.add_argument("--port", type=int)
+    up.add_argument("--data-dir", dest="data_dir")
+    up.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    up.set_defaults(func=cmd_up)
+
+    api = sub.add_parser("api", help="run the HTTP API")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+    api.set_defaults(func=cmd_api)
+
+    worker = sub.add_parser("worker", help="run a worker")
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--data-dir", dest="data_dir")
+    migrate.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=os.environ.get("HELPSTREAM_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

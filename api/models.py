@@ -1,0 +1,144 @@
+"""Request and response bodies of the public API (contract §3)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+BIGINT_MAX = 2**63 - 1
+TIMESTAMP_MAX = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def _unix_seconds(value: object) -> object:
+    """Integer unix seconds, or an ISO-8601 string (a naive one is taken as UTC)."""
+    if isinstance(value, bool):
+        raise ValueError("must be integer unix seconds or an ISO-8601 string")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError("must be integer unix seconds or an ISO-8601 string") from exc
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return int(parsed.timestamp())
+    return value
+
+
+UnixSeconds = Annotated[
+    int,
+    BeforeValidator(_unix_seconds),
+    Field(
+        ge=0,
+        le=TIMESTAMP_MAX,
+        description="Unix seconds (ISO-8601 such as 2018-01-12T13:44:51Z also accepted).",
+        json_schema_extra={"examples": [1515764691]},
+    ),
+]
+Id = Annotated[int, Field(ge=0, le=BIGINT_MAX, strict=False)]
+Variant = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="The site composition the customer was shown.",
+    ),
+]
+
+
+class ClickIn(BaseModel):
+    """One click on a link of the support site."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "timestamp": 1515764691,
+                    "customer_id": 1,
+                    "source_page_id": 11,
+                    "target_page_id": 28,
+                    "is_resolved": False,
+                }
+            ]
+        }
+    )
+
+    timestamp: UnixSeconds
+    customer_id: Id
+    source_page_id: Id = Field(description="The page the link was on.")
+    target_page_id: Id = Field(description="The page the link leads to.")
+    is_resolved: bool = Field(
+        default=False, description="True when the customer acknowledged the page solved the case."
+    )
+    event_id: uuid.UUID | None = Field(
+        default=None, description="Deliveries with the same event_id count once."
+    )
+    variant: Variant = "default"
+
+
+class ClickBatchIn(BaseModel):
+    events: list[ClickIn] = Field(min_length=1, max_length=10_000)
+
+
+class Accepted(BaseModel):
+    accepted: int = Field(description="Events durably buffered; they will be processed.")
+
+
+PathStatusName = Literal["open", "resolved", "abandoned"]
+
+
+class PathOut(BaseModel):
+    customer_id: int
+    path_start_timestamp: int
+    path_end_timestamp: int
+    path: list[int]
+    path_length: int
+    status: PathStatusName
+    has_turnaround: bool
+    variant: str
+
+
+class PathPage(BaseModel):
+    items: list[PathOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+class PathMetrics(BaseModel):
+    completed_paths: int = Field(description="Resolved + abandoned paths ending in the window.")
+    resolved_paths: int
+    abandoned_paths: int
+    resolution_rate: float | None = Field(description="resolved / completed; null when none.")
+    average_path_length: float | None = Field(description="Mean length of resolved paths.")
+    path_length_variance: float | None = Field(
+        description="Population variance of the lengths of resolved paths."
+    )
+    turnaround_rate: float | None = Field(
+        description="Share of completed paths with at least one turnaround."
+    )
+    late_events: int = Field(
+        description="Events that arrived later than allowed_lateness: kept, not sessionized."
+    )
+
+
+class PageStats(BaseModel):
+    page_id: int
+    visits: int
+    departures: int
+    turnarounds: int
+    turnaround_rate: float = Field(description="turnarounds / departures (0 without departures).")
+    resolutions: int
+    z_score: float | None = Field(
+        description="(t − d·p) / sqrt(d·p·(1−p)) with p the global rate; null when undefined."
+    )
+    flagged: bool = Field(description="z_score ≥ 3: inspect this page first.")
+
+
+class PageMetrics(BaseModel):
+    global_turnaround_rate: float = Field(description="Σ turnarounds / Σ departures.")
+    items: list[PageStats]

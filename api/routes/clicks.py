@@ -1,0 +1,124 @@
+"""POST click events (contract §3): validate, partition by customer, buffer in Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from api.deps import Deps
+from api.errors import ServiceUnavailable
+from api.ingest import BufferUnavailable
+from api.models import Accepted, ClickBatchIn, ClickIn
+from api.openapi import request_body
+from workers.clicks import ClickEvent
+from workers.sessionizer import Click
+from workers.streams import encode_events, stream_key
+
+router = APIRouter(prefix="/v1/clicks", tags=["clicks"])
+
+# Content-derived keys: a redelivered event without event_id still counts once.
+CONTENT_NAMESPACE = uuid.UUID("6f1d3c52-5b7e-4b8e-9d0a-3c2f1e0a9b71")
+
+M = TypeVar("M", bound=BaseModel)
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "Request body too large"},
+    422: {"description": "Invalid event: `detail` names each bad field (and event index)"},
+    503: {"description": "Event buffer unreachable or over its backlog limit (see Retry-After)"},
+}
+
+
+async def _parse(request: Request, model: type[M]) -> M:
+    """Validate the raw body with pydantic-core's JSON parser (faster than dict first)."""
+    body = await request.body()
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        for error in errors:
+            error["loc"] = ("body", *error["loc"])
+        raise RequestValidationError(errors) from None
+
+
+def to_event(click: ClickIn) -> ClickEvent:
+    """The stream form of a validated click, with its de-duplication key."""
+    key = click.event_id or uuid.uuid5(
+        CONTENT_NAMESPACE,
+        f"{click.customer_id}:{click.timestamp}:{click.source_page_id}:"
+        f"{click.target_page_id}:{int(click.is_resolved)}:{click.variant}",
+    )
+    return ClickEvent(
+        key,
+        Click(
+            click.timestamp,
+            click.customer_id,
+            click.source_page_id,
+            click.target_page_id,
+            click.is_resolved,
+            click.variant,
+        ),
+    )
+
+
+async def buffer_clicks(deps: Deps, clicks: list[ClickIn]) -> Accepted:
+    """One stream entry per partition touched; 202 only once Redis has them all."""
+    if deps.backlog.over_limit:
+        raise ServiceUnavailable(
+            "workers are behind; retry later", deps.settings.retry_after_seconds
+        )
+    by_partition: dict[int, list[list[Any]]] = defaultdict(list)
+    for click in clicks:
+        by_partition[click.customer_id % deps.settings.partitions].append(to_event(click).to_wire())
+    entries = [
+        (stream_key(partition, "clicks"), encode_events(events))
+        for partition, events in by_partition.items()
+    ]
+    try:
+        await deps.writer.append(entries)
+    except BufferUnavailable:
+        raise ServiceUnavailable(
+            "event buffer unavailable; retry later", deps.settings.retry_after_seconds
+        ) from None
+    return Accepted(accepted=len(clicks))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Record one click",
+    response_model=Accepted,
+    responses=_RESPONSES,
+    openapi_extra=request_body(ClickIn),
+)
+async def post_click(request: Request, deps: Deps) -> Accepted:
+    click = await _parse(request, ClickIn)
+    return await buffer_clicks(deps, [click])
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Record up to 10,000 clicks; any bad event rejects the whole batch",
+    response_model=Accepted,
+    responses=_RESPONSES,
+    openapi_extra=request_body(ClickBatchIn),
+)
+async def post_click_batch(request: Request, deps: Deps) -> Accepted:
+    batch = await _parse(request, ClickBatchIn)
+    if len(batch.events) > deps.settings.max_batch_events:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "too_long",
+                    "loc": ("body", "events"),
+                    "msg": f"at most {deps.settings.max_batch_events} events per batch",
+                    "input": None,
+                }
+            ]
+        )
+    return await buffer_clicks(deps, batch.events)

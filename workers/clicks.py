@@ -1,0 +1,344 @@
+"""Apply a batch of click events to PostgreSQL: store, sessionize, roll up.
+
+Runs inside the worker's transaction for one partition, so everything here commits
+together with the partition's stream offset, or not at all. The path rules themselves
+are in `workers.sessionizer`; this module only moves state between PostgreSQL and them:
+
+* fast path (in-order clicks): a customer's newest stored path is continued;
+* slow path (a click older than the newest path's end): the customer's paths from a cut
+  (`choose_cut`) on are folded again from the stored raw clicks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from workers.rollups import RollupDelta
+from workers.sessionizer import Click, Path, choose_cut, close_if_idle, is_late, sessionize
+
+
+@dataclass(frozen=True, slots=True)
+class ClickEvent:
+    """A click as it travels through the stream, with its de-duplication key."""
+
+    event_key: uuid.UUID
+    click: Click
+
+    def to_wire(self) -> list[Any]:
+        c = self.click
+        return [
+            c.timestamp,
+            c.customer_id,
+            c.source,
+            c.target,
+            c.resolved,
+            str(self.event_key),
+            c.variant,
+        ]
+
+    @classmethod
+    def from_wire(cls, raw: Any) -> ClickEvent:
+        """Rebuild an event from the stream; ValueError/TypeError for anything malformed."""
+        ts, customer_id, source, target, resolved, key, variant = raw
+        for number in (ts, customer_id, source, target):
+            if not isinstance(number, int) or isinstance(number, bool):
+                raise TypeError("click numbers must be integers")
+        if not isinstance(resolved, bool) or not isinstance(variant, str):
+            raise TypeError("bad is_resolved or variant")
+        return cls(uuid.UUID(key), Click(ts, customer_id, source, target, resolved, variant))
+
+
+@dataclass(slots=True)
+class ClickSettings:
+    partition: int
+    path_timeout: int
+    allowed_lateness: int
+
+
+@dataclass(slots=True)
+class ClickBatchResult:
+    stream_time: int | None
+    stored: int
+    late: int
+    duplicates: int
+
+
+async def apply_clicks(
+    conn: asyncpg.Connection,
+    events: list[ClickEvent],
+    cfg: ClickSettings,
+    stream_time: int | None,
+) -> ClickBatchResult:
+    """Apply one batch (in arrival order); returns the partition's new stream time."""
+    unique = _first_deliveries(events)
+    customers = sorted({e.click.customer_id for e in unique})
+    tails = {p.customer_id: (path_id, p) for path_id, p in await _fetch_tails(conn, customers)}
+
+    late_flags = _classify_late(unique, tails, cfg.allowed_lateness)
+    fresh_keys = await _insert_clicks(conn, unique, late_flags)
+
+    delta = RollupDelta(cfg.partition)
+    fresh_by_customer: dict[int, list[Click]] = defaultdict(list)
+    late_count = 0
+    for event, late in zip(unique, late_flags, strict=True):
+        if event.event_key not in fresh_keys.get(event.click.customer_id, ()):
+            continue
+        if late:
+            late_count += 1
+            delta.add_late(event.click.variant, event.click.timestamp)
+        else:
+            fresh_by_customer[event.click.customer_id].append(event.click)
+
+    new_time = max(
+        [c.timestamp for cs in fresh_by_customer.values() for c in cs]
+        + ([stream_time] if stream_time is not None else []),
+        default=None,
+    )
+    replaced_ids: list[int] = []
+    new_paths: list[Path] = []
+    slow: dict[int, list[Click]] = {}
+    for customer_id, clicks in fresh_by_customer.items():
+        tail_entry = tails.get(customer_id)
+        earliest = min(c.timestamp for c in clicks)
+        if tail_entry is None or _tail_is_final(tail_entry[1], earliest, cfg.path_timeout):
+            new_paths.extend(sessionize(clicks, cfg.path_timeout))
+        elif earliest > tail_entry[1].end_ts:
+            replaced_ids.append(tail_entry[0])
+            delta.add_path(tail_entry[1], -1)
+            new_paths.extend(sessionize(clicks, cfg.path_timeout, tail=tail_entry[1]))
+        else:
+            slow[customer_id] = clicks
+    if slow:
+        ids, removed, refolded = await _refold(conn, slow, cfg.path_timeout)
+        replaced_ids.extend(ids)
+        for path in removed:
+            delta.add_path(path, -1)
+        new_paths.extend(refolded)
+
+    for path in new_paths:
+        close_if_idle(path, new_time, cfg.path_timeout)
+        delta.add_path(path, +1)
+    await _replace_paths(conn, replaced_ids, new_paths, cfg.partition)
+    if new_time is not None:
+        for path in await close_idle_paths(conn, cfg, new_time - cfg.path_timeout, None):
+            delta.add_path(path, +1)
+    await delta.write(conn)
+    return ClickBatchResult(
+        stream_time=new_time,
+        stored=sum(len(v) for v in fresh_keys.values()),
+        late=late_count,
+        duplicates=len(events) - sum(len(v) for v in fresh_keys.values()),
+    )
+
+
+def _first_deliveries(events: list[ClickEvent]) -> list[ClickEvent]:
+    """Each event once, at the position of its first delivery."""
+    seen: set[uuid.UUID] = set()
+    unique = []
+    for event in events:
+        if event.event_key not in seen:
+            seen.add(event.event_key)
+            unique.append(event)
+    return unique
+
+
+def _tail_is_final(tail: Path, earliest: int, timeout: int) -> bool:
+    """True when clicks from ``earliest`` on cannot change the customer's newest path."""
+    if earliest <= tail.end_ts:
+        return False
+    return tail.status == "resolved" or (
+        tail.status == "abandoned" and earliest - tail.end_ts > timeout
+    )
+
+
+def _classify_late(
+    events: list[ClickEvent], tails: dict[int, tuple[int, Path]], allowed_lateness: int
+) -> list[bool]:
+    """Late = older than the customer's newest click by more than the bound, in arrival order."""
+    newest = {c: entry[1].end_ts for c, entry in tails.items()}
+    flags = []
+    for event in events:
+        c = event.click
+        late = is_late(c.timestamp, newest.get(c.customer_id), allowed_lateness)
+        flags.append(late)
+        if not late:
+            newest[c.customer_id] = max(newest.get(c.customer_id, c.timestamp), c.timestamp)
+    return flags
+
+
+async def _insert_clicks(
+    conn: asyncpg.Connection, events: list[ClickEvent], late: list[bool]
+) -> dict[int, set[uuid.UUID]]:
+    """Store the clicks; returns, per customer, the keys that were not stored before."""
+    rows = await conn.fetch(
+        """
+        INSERT INTO clicks (customer_id, event_key, ts, source_page_id, target_page_id,
+                            is_resolved, variant, late)
+        SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[],
+                             $5::bigint[], $6::boolean[], $7::text[], $8::boolean[])
+        ON CONFLICT (customer_id, event_key) DO NOTHING
+        RETURNING customer_id, event_key
+        """,
+        [e.click.customer_id for e in events],
+        [e.event_key for e in events],
+        [e.click.timestamp for e in events],
+        [e.click.source for e in events],
+        [e.click.target for e in events],
+        [e.click.resolved for e in events],
+        [e.click.variant for e in events],
+        late,
+    )
+    fresh: dict[int, set[uuid.UUID]] = defaultdict(set)
+    for row in rows:
+        fresh[row["customer_id"]].add(row["event_key"])
+    return fresh
+
+
+_PATH_COLUMNS = "path_id, customer_id, variant, start_ts, end_ts, pages, status"
+
+
+def _path_from_row(row: asyncpg.Record) -> tuple[int, Path]:
+    return row["path_id"], Path(
+        customer_id=row["customer_id"],
+        variant=row["variant"],
+        start_ts=row["start_ts"],
+        end_ts=row["end_ts"],
+        pages=list(row["pages"]),
+        status=row["status"],
+    )
+
+
+async def _fetch_tails(conn: asyncpg.Connection, customers: list[int]) -> list[tuple[int, Path]]:
+    rows = await conn.fetch(
+        f"""
+        SELECT DISTINCT ON (customer_id) {_PATH_COLUMNS}
+        FROM paths WHERE customer_id = ANY($1::bigint[])
+        ORDER BY customer_id, start_ts DESC, path_id DESC
+        """,
+        customers,
+    )
+    return [_path_from_row(r) for r in rows]
+
+
+async def _refold(
+    conn: asyncpg.Connection, slow: dict[int, list[Click]], path_timeout: int
+) -> tuple[list[int], list[Path], list[Path]]:
+    """Re-fold out-of-order customers from their cut: (ids removed, paths removed, new paths)."""
+    customers = list(slow)
+    earliest = [min(c.timestamp for c in slow[cid]) for cid in customers]
+    rows = await conn.fetch(
+        f"""
+        SELECT {_PATH_COLUMNS} FROM paths p
+        JOIN unnest($1::bigint[], $2::bigint[]) AS n(customer_id, earliest) USING (customer_id)
+        WHERE p.end_ts >= n.earliest - $3
+        ORDER BY customer_id, start_ts, path_id
+        """,
+        customers,
+        earliest,
+        path_timeout,
+    )
+    candidates: dict[int, list[tuple[int, Path]]] = defaultdict(list)
+    for row in rows:
+        path_id, path = _path_from_row(row)
+        candidates[path.customer_id].append((path_id, path))
+
+    cuts: list[int] = []
+    for cid, first in zip(customers, earliest, strict=True):
+        cands = candidates[cid]
+        cut = choose_cut([p for _, p in cands], first, path_timeout)
+        while True:  # an older path ending exactly at the cut (same-second ties) joins in
+            older = await conn.fetch(
+                f"SELECT {_PATH_COLUMNS} FROM paths WHERE customer_id = $1"
+                " AND start_ts < $2 AND end_ts >= $2 ORDER BY start_ts, path_id",
+                cid,
+                cut,
+            )
+            known = {pid for pid, _ in cands}
+            extra = [_path_from_row(r) for r in older if r["path_id"] not in known]
+            if not extra:
+                break
+            cands = sorted(extra + cands, key=lambda e: (e[1].start_ts, e[0]))
+            cut = choose_cut([p for _, p in cands], first, path_timeout)
+        candidates[cid] = [(pid, p) for pid, p in cands if p.start_ts >= cut]
+        cuts.append(cut)
+
+    click_rows = await conn.fetch(
+        """
+        SELECT c.customer_id, c.ts, c.source_page_id, c.target_page_id, c.is_resolved, c.variant
+        FROM clicks c
+        JOIN unnest($1::bigint[], $2::bigint[]) AS n(customer_id, cut) USING (customer_id)
+        WHERE NOT c.late AND c.ts >= n.cut
+        """,
+        customers,
+        cuts,
+    )
+    clicks_by_customer: dict[int, list[Click]] = defaultdict(list)
+    for r in click_rows:
+        clicks_by_customer[r["customer_id"]].append(
+            Click(
+                r["ts"],
+                r["customer_id"],
+                r["source_page_id"],
+                r["target_page_id"],
+                r["is_resolved"],
+                r["variant"],
+            )
+        )
+    removed_ids = [pid for cid in customers for pid, _ in candidates[cid]]
+    removed = [p for cid in customers for _, p in candidates[cid]]
+    refolded = [p for cid in customers for p in sessionize(clicks_by_customer[cid], path_timeout)]
+    return removed_ids, removed, refolded
+
+
+async def _replace_paths(
+    conn: asyncpg.Connection, removed_ids: list[int], paths: list[Path], partition: int
+) -> None:
+    if removed_ids:
+        await conn.execute("DELETE FROM paths WHERE path_id = ANY($1::bigint[])", removed_ids)
+    if not paths:
+        return
+    await conn.execute(
+        """
+        INSERT INTO paths (customer_id, partition, variant, start_ts, end_ts, pages,
+                           path_length, status, has_turnaround)
+        SELECT cid, $1, v, s, e, pg::bigint[], l, st, ht
+        FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+                    $7::int[], $8::text[], $9::boolean[]) AS n(cid, v, s, e, pg, l, st, ht)
+        """,
+        partition,
+        [p.customer_id for p in paths],
+        [p.variant for p in paths],
+        [p.start_ts for p in paths],
+        [p.end_ts for p in paths],
+        ["{" + ",".join(map(str, p.pages)) + "}" for p in paths],
+        [p.length for p in paths],
+        [p.status for p in paths],
+        [p.has_turnaround for p in paths],
+    )
+
+
+async def close_idle_paths(
+    conn: asyncpg.Connection,
+    cfg: ClickSettings,
+    ended_before: int | None,
+    arrived_before_seconds: float | None,
+) -> list[Path]:
+    """Close open paths idle on the event stream or on the wall clock; returns them."""
+    rows = await conn.fetch(
+        f"""
+        UPDATE paths SET status = 'abandoned'
+        WHERE partition = $1 AND status = 'open'
+          AND (end_ts < $2::bigint
+               OR last_arrival_at < now() - make_interval(secs => $3::double precision))
+        RETURNING {_PATH_COLUMNS}
+        """,
+        cfg.partition,
+        ended_before,
+        arrived_before_seconds,
+    )
+    return [_path_from_row(r)[1] for r in rows]

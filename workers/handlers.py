@@ -1,0 +1,72 @@
+"""What a worker does with each kind of stream: decode an event, apply a batch, sweep.
+
+The consumer loop (`workers.consumer`) is the same for every kind; a handler plugs the
+kind's domain logic into it. Handlers run inside the consumer's fenced transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import asyncpg
+
+from api.settings import Settings
+from workers.clicks import ClickEvent, ClickSettings, apply_clicks, close_idle_paths
+from workers.rollups import RollupDelta
+
+
+class StreamHandler(Protocol):
+    kind: str
+
+    def decode(self, raw: Any) -> Any:
+        """One event from its wire form; raises ValueError/TypeError when malformed."""
+        ...
+
+    async def apply(
+        self, conn: asyncpg.Connection, partition: int, events: list[Any], stream_time: int | None
+    ) -> int | None:
+        """Apply events in arrival order; returns the partition's new stream time."""
+        ...
+
+    async def sweep(
+        self, conn: asyncpg.Connection, partition: int, stream_time: int | None
+    ) -> None:
+        """Periodic wall-clock work (closing idle state)."""
+        ...
+
+
+class ClickHandler:
+    kind = "clicks"
+
+    def __init__(self, settings: Settings) -> None:
+        self.timeout = settings.path_timeout
+        self.lateness = settings.allowed_lateness
+
+    def _cfg(self, partition: int) -> ClickSettings:
+        return ClickSettings(partition, self.timeout, self.lateness)
+
+    def decode(self, raw: Any) -> ClickEvent:
+        return ClickEvent.from_wire(raw)
+
+    async def apply(
+        self, conn: asyncpg.Connection, partition: int, events: list[Any], stream_time: int | None
+    ) -> int | None:
+        result = await apply_clicks(conn, events, self._cfg(partition), stream_time)
+        return result.stream_time
+
+    async def sweep(
+        self, conn: asyncpg.Connection, partition: int, stream_time: int | None
+    ) -> None:
+        cfg = self._cfg(partition)
+        ended_before = None if stream_time is None else stream_time - self.timeout
+        closed = await close_idle_paths(conn, cfg, ended_before, float(self.timeout))
+        delta = RollupDelta(partition)
+        for path in closed:
+            delta.add_path(path, +1)
+        await delta.write(conn)
+
+
+def default_handlers(settings: Settings) -> dict[str, StreamHandler]:
+    """Every stream kind this version of helpstream consumes."""
+    handlers: list[StreamHandler] = [ClickHandler(settings)]
+    return {h.kind: h for h in handlers}

@@ -1,0 +1,176 @@
+"""A worker process: shares the partitions with the other live workers and consumes its own.
+
+Ownership is a PostgreSQL session advisory lock per partition, held on one dedicated
+connection: when a worker dies its connection closes and its partitions are free at once.
+Each worker heartbeats into the `workers` table and takes at most its fair share
+(ceil(partitions / live workers)), giving partitions back when others join. The offset
+compare-and-set in `PartitionConsumer` keeps a stale owner harmless even so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import socket
+import uuid
+
+import asyncpg
+
+from api.settings import Settings
+from db.migrate import migrate
+from workers.consumer import TRANSIENT_ERRORS, PartitionConsumer
+from workers.handlers import StreamHandler, default_handlers
+from workers.streams import RedisClient, connect_redis, ensure_groups
+
+log = logging.getLogger(__name__)
+
+PARTITION_LOCK_CLASS = 0x6873  # advisory lock namespace ("hs"); the partition is the key
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        redis: RedisClient,
+        handlers: dict[str, StreamHandler] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.redis = redis
+        self.handlers = handlers or default_handlers(settings)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owned: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._lock_conn: asyncpg.Connection | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then finish in-flight batches and let go."""
+        await ensure_groups(self.redis, self.settings.partitions)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._rebalance()
+                except TRANSIENT_ERRORS as exc:
+                    log.warning("worker %s: lost the database (%r)", self.worker_id, exc)
+                    await self._release_all(graceful=False)
+                await _wait(stop, self.settings.lease_refresh_seconds)
+        finally:
+            await self._release_all(graceful=True)
+            await self._deregister()
+
+    @property
+    def partitions(self) -> list[int]:
+        return sorted(self.owned)
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._lock_conn is None or self._lock_conn.is_closed():
+            self._lock_conn = await asyncpg.connect(self.settings.database_url)
+        return self._lock_conn
+
+    async def _rebalance(self) -> None:
+        conn = await self._connection()
+        live = await conn.fetchval(
+            """
+            WITH beat AS (
+                INSERT INTO workers (worker_id) VALUES ($1)
+                ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = now()
+            )
+            SELECT count(*) + 1 FROM workers
+            WHERE worker_id <> $1 AND heartbeat_at > now() - make_interval(secs => $2)
+            """,
+            self.worker_id,
+            self.settings.worker_heartbeat_timeout,
+        )
+        share = math.ceil(self.settings.partitions / max(1, live))
+        for partition, (task, _) in list(self.owned.items()):
+            if task.done():  # the consumer gave up (lost partition) or crashed
+                await self._release(partition, graceful=False)
+        while len(self.owned) > share:
+            await self._release(max(self.owned), graceful=True)
+        start = hash(self.worker_id) % self.settings.partitions
+        for i in range(self.settings.partitions):
+            if len(self.owned) >= share:
+                break
+            partition = (start + i) % self.settings.partitions
+            if partition in self.owned:
+                continue
+            if await conn.fetchval(
+                "SELECT pg_try_advisory_lock($1, $2)", PARTITION_LOCK_CLASS, partition
+            ):
+                self._start(partition)
+
+    def _start(self, partition: int) -> None:
+        consumer = PartitionConsumer(
+            partition,
+            self.pool,
+            self.redis,
+            self.handlers,
+            batch_entries=self.settings.worker_batch_entries,
+            block_ms=self.settings.worker_block_ms,
+            sweep_seconds=self.settings.worker_sweep_seconds,
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(consumer.run(stop), name=f"partition-{partition}")
+        task.add_done_callback(_log_crash)
+        self.owned[partition] = (task, stop)
+        log.info("worker %s: took partition %d", self.worker_id, partition)
+
+    async def _release(self, partition: int, graceful: bool) -> None:
+        task, stop = self.owned.pop(partition)
+        stop.set()
+        if not graceful:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        if self._lock_conn is not None and not self._lock_conn.is_closed():
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                await self._lock_conn.execute(
+                    "SELECT pg_advisory_unlock($1, $2)", PARTITION_LOCK_CLASS, partition
+                )
+        log.info("worker %s: released partition %d", self.worker_id, partition)
+
+    async def _release_all(self, graceful: bool) -> None:
+        for partition in list(self.owned):
+            await self._release(partition, graceful)
+        if not graceful and self._lock_conn is not None:
+            self._lock_conn.terminate()
+            self._lock_conn = None
+
+    async def _deregister(self) -> None:
+        if self._lock_conn is None or self._lock_conn.is_closed():
+            return
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await self._lock_conn.execute(
+                "DELETE FROM workers WHERE worker_id = $1", self.worker_id
+            )
+            await self._lock_conn.close()
+        self._lock_conn = None
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s crashed", task.get_name(), exc_info=task.exception())
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Everything `helpstream worker` does: connect, migrate, consume until stopped."""
+    database_url, redis_url = settings.require_urls()
+    pool = await asyncpg.create_pool(
+        database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+    )
+    redis = connect_redis(redis_url, settings.redis_cluster)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        await Worker(settings, pool, redis).run(stop)
+    finally:
+        await redis.aclose()
+        await pool.close()
