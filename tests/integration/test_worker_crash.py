@@ -1,0 +1,84 @@
+"""A worker killed with SIGKILL in the middle of its batches loses and double-counts nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+
+import asyncpg
+import httpx
+import pytest
+
+from api.settings import Settings
+from tests import traffic
+from tests.conftest import wait_drained
+from tests.integration.test_click_pipeline import all_paths, approx, post_all
+from workers.streams import RedisClient
+
+pytestmark = pytest.mark.integration
+
+
+def start_worker_process(settings: Settings) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "HELPSTREAM_DATABASE_URL": settings.database_url or "",
+        "HELPSTREAM_REDIS_URL": settings.redis_url or "",
+        "HELPSTREAM_PARTITIONS": str(settings.partitions),
+        "HELPSTREAM_WORKER_BATCH_ENTRIES": "3",  # many small transactions to kill in between
+        "HELPSTREAM_LEASE_REFRESH_SECONDS": "0.2",
+        "HELPSTREAM_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=env)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM])
+async def test_worker_stopped_mid_batch_then_restarted(
+    stop_signal: signal.Signals,
+    api: httpx.AsyncClient,
+    redis: RedisClient,
+    pool: asyncpg.Pool,
+    settings: Settings,
+) -> None:
+    rng = random.Random(42 + stop_signal)
+    sent = traffic.generate(rng, customers=48, clicks_per_customer=60)
+    arrivals = traffic.arrival_order(rng, sent, settings.allowed_lateness, duplicate_share=0.1)
+    await post_all(api, traffic.batches(rng, arrivals, largest=40))
+
+    first = start_worker_process(settings)
+    try:
+        clicks_before = 0
+        for _ in range(600):  # wait until the worker is well into the backlog
+            clicks_before = await pool.fetchval("SELECT count(*) FROM clicks")
+            if clicks_before > len(sent) // 4:
+                break
+            await asyncio.sleep(0.01)
+        first.send_signal(stop_signal)
+        first.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    stored_at_stop = await pool.fetchval("SELECT count(*) FROM clicks")
+    assert 0 < stored_at_stop < len(sent), "the stop should land in the middle of the work"
+
+    second = start_worker_process(settings)
+    try:
+        await wait_drained(redis, pool, settings.partitions, within=120)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+    assert second.returncode == 0
+
+    expected = traffic.expected_paths(sent, settings.path_timeout, settings.partitions)
+    assert await all_paths(api) == [traffic.as_api(p) for p in expected]
+    assert await pool.fetchval("SELECT count(*) FROM clicks") == len(sent)
+    metrics = (await api.get("/v1/metrics/paths")).json()
+    assert metrics == approx({**traffic.path_metrics(expected), "late_events": 0})
+    pages = (await api.get("/v1/metrics/pages", params={"limit": 1000})).json()
+    want = traffic.page_metrics(expected)
+    assert {i["page_id"]: (i["visits"], i["turnarounds"]) for i in pages["items"]} == {
+        k: (v["visits"], v["turnarounds"]) for k, v in want.items()
+    }
