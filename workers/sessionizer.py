@@ -9,8 +9,9 @@ A customer's clicks, ordered by timestamp, fold into paths:
 4. a gap of more than ``timeout`` seconds ends the earlier path as ``abandoned``.
 
 Clicks with equal timestamps are ordered so that the result does not depend on arrival
-order: within one second, a click leaving the current last page goes first (the customer
-followed a chain of links), unresolved before resolved, then by (source, target).
+order: within one second, unresolved before resolved; then a click leaving the current
+last page (the customer followed a chain of links), else one starting such a chain, else
+the smallest by (source, target).
 
 The fold is resumable: ``sessionize(clicks, timeout, tail=path)`` continues from a stored
 path exactly as if that path's clicks had been folded together with ``clicks``, provided
@@ -77,14 +78,19 @@ def _tie_order(group: list[Click], last_page: int | None) -> Iterator[Click]:
     """Order clicks sharing one timestamp independently of how they arrived.
 
     The clicks are taken one at a time: unresolved before resolved (a resolution ends the
-    path), and among those the one leaving the current last page, else the smallest by
-    (source, target, variant).
+    path); among those, the one leaving the current last page; else one starting a chain
+    (its source is no other click's target); else the smallest by (source, target, variant).
     """
     remaining = sorted(group, key=lambda c: (c.resolved, c.source, c.target, c.variant))
     while remaining:
         want_resolved = remaining[0].resolved  # sorted: unresolved ones come first
         candidates = [c for c in remaining if c.resolved == want_resolved]
-        chosen = next((c for c in candidates if c.source == last_page), candidates[0])
+        chosen = next((c for c in candidates if c.source == last_page), None)
+        if chosen is None:
+            chosen = next(
+                (c for c in candidates if all(o.target != c.source for o in remaining if o != c)),
+                candidates[0],
+            )
         remaining.remove(chosen)
         yield chosen
         last_page = None if chosen.resolved else chosen.target
@@ -117,9 +123,14 @@ def sessionize(clicks: Iterable[Click], timeout: int, tail: Path | None = None) 
             current.status = "open"  # reopened if the next click comes within the timeout
         paths.append(current)
 
-    for _, same_second in groupby(ordered, key=lambda c: c.timestamp):
+    for timestamp, same_second in groupby(ordered, key=lambda c: c.timestamp):
         group = list(same_second)
-        last_page = current.pages[-1] if current and current.status == "open" else None
+        continues = (
+            current is not None
+            and current.status == "open"
+            and timestamp - current.end_ts <= timeout
+        )
+        last_page = current.pages[-1] if continues and current is not None else None
         for click in _tie_order(group, last_page):
             current = _apply(current, click, timeout, paths)
     return paths
