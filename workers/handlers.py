@@ -13,6 +13,7 @@ import asyncpg
 from api.settings import Settings
 from workers.clicks import ClickEvent, ClickSettings, apply_clicks, close_idle_paths
 from workers.rollups import RollupDelta
+from workers.support import SupportEvent, apply_support, from_wire
 
 
 class StreamHandler(Protocol):
@@ -66,7 +67,26 @@ class ClickHandler:
         await delta.write(conn)
 
 
+class SupportHandler:
+    """Help-desk events: projected into ticket tables; nothing to sweep."""
+
+    kind = "support"
+
+    def decode(self, raw: Any) -> SupportEvent:
+        return from_wire(raw)
+
+    async def apply(
+        self, conn: asyncpg.Connection, partition: int, events: list[Any], stream_time: int | None
+    ) -> int | None:
+        return await apply_support(conn, events, stream_time)
+
+    async def sweep(
+        self, conn: asyncpg.Connection, partition: int, stream_time: int | None
+    ) -> None:
+        return None
+
+
 def default_handlers(settings: Settings) -> dict[str, StreamHandler]:
     """Every stream kind this version of helpstream consumes."""
-    handlers: list[StreamHandler] = [ClickHandler(settings)]
+    handlers: list[StreamHandler] = [ClickHandler(settings), SupportHandler()]
     return {h.kind: h for h in handlers}

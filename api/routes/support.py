@@ -1,0 +1,158 @@
+"""POST help-desk events (contract §4): validate, partition by ticket, buffer in Redis.
+
+Same guarantees as clicks: a batch with any bad event is rejected whole, a 202 means every
+event is in Redis. Ticket events go to partition ticket_id % partitions, so one worker
+applies a ticket's events; upserts of customers and agents go by their own id.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from api.deps import Deps
+from api.errors import ServiceUnavailable
+from api.ingest import BufferUnavailable
+from api.models import Accepted
+from api.models_support import (
+    EVENT_TYPES,
+    AgentUpserted,
+    AnySupportEvent,
+    CustomerUpserted,
+    MessageSent,
+    SupportBatchIn,
+    SupportEventIn,
+    TicketOpened,
+    TicketReopened,
+    TicketResolved,
+)
+from api.openapi import request_body
+from workers import support as wire
+from workers.streams import encode_events, stream_key
+
+router = APIRouter(prefix="/v1/support-events", tags=["help desk"])
+
+M = TypeVar("M", bound=BaseModel)
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "Request body too large"},
+    422: {"description": "Invalid event: `detail` names each bad field (and event index)"},
+    503: {"description": "Event buffer unreachable or over its backlog limit (see Retry-After)"},
+}
+
+
+def _clean_loc(loc: tuple[int | str, ...], error_type: str) -> tuple[int | str, ...]:
+    """Drop pydantic's union tag from a location: ("events", 3, "ticket.rated", "rating")
+    becomes ("events", 3, "rating"); a missing or unknown `type` is located at `type`."""
+    cleaned = tuple(part for part in loc if part not in EVENT_TYPES)
+    if error_type in ("union_tag_not_found", "union_tag_invalid"):
+        cleaned = (*cleaned, "type")
+    return ("body", *cleaned)
+
+
+async def _parse(request: Request, model: type[M]) -> M:
+    """Validate the raw body with pydantic-core's JSON parser, as the click routes do."""
+    body = await request.body()
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        for error in errors:
+            error["loc"] = _clean_loc(tuple(error["loc"]), error["type"])
+        raise RequestValidationError(errors) from None
+
+
+def to_event(e: AnySupportEvent) -> tuple[int, wire.SupportEvent]:
+    """The stream form of a validated event and the id that picks its partition."""
+    if isinstance(e, CustomerUpserted):
+        return e.customer_id, wire.PersonUpsert(
+            wire.CUSTOMER, e.customer_id, e.email, e.first_name, e.last_name, e.phone, e.timestamp
+        )
+    if isinstance(e, AgentUpserted):
+        return e.agent_id, wire.PersonUpsert(
+            wire.AGENT, e.agent_id, e.email, e.first_name, e.last_name, e.phone, e.timestamp
+        )
+    if isinstance(e, TicketOpened):
+        return e.ticket_id, wire.Opened(e.ticket_id, e.customer_id, e.category, e.timestamp)
+    if isinstance(e, MessageSent):
+        message = wire.Message(
+            e.message_id, e.ticket_id, e.sender_type, e.sender_id, e.timestamp, e.text
+        )
+        return e.ticket_id, message
+    if isinstance(e, TicketResolved):
+        return e.ticket_id, wire.StatusChange(wire.RESOLVED, e.ticket_id, e.timestamp, e.agent_id)
+    if isinstance(e, TicketReopened):
+        return e.ticket_id, wire.StatusChange(wire.REOPENED, e.ticket_id, e.timestamp, None)
+    return e.ticket_id, wire.Rated(e.ticket_id, e.rating, e.timestamp)
+
+
+async def buffer_support(deps: Deps, events: list[AnySupportEvent]) -> Accepted:
+    """One stream entry per partition touched; 202 only once Redis has them all."""
+    if deps.backlog.over_limit:
+        raise ServiceUnavailable(
+            "workers are behind; retry later", deps.settings.retry_after_seconds
+        )
+    by_partition: dict[int, list[list[Any]]] = defaultdict(list)
+    for event in events:
+        key, stream_event = to_event(event)
+        by_partition[key % deps.settings.partitions].append(wire.to_wire(stream_event))
+    entries = [
+        (stream_key(partition, "support"), encode_events(batch))
+        for partition, batch in by_partition.items()
+    ]
+    try:
+        await deps.writer.append(entries)
+    except BufferUnavailable:
+        raise ServiceUnavailable(
+            "event buffer unavailable; retry later", deps.settings.retry_after_seconds
+        ) from None
+    return Accepted(accepted=len(events))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Record one help-desk event",
+    description="`type` selects the event's fields (contract §4). Events about a ticket may "
+    "arrive in any order and more than once: the reports converge once all have arrived. "
+    "A repeated `message_id` counts once. A ticket's status is that of its latest "
+    "`ticket.opened` / `ticket.resolved` / `ticket.reopened` by timestamp (at the same "
+    "second: reopened > resolved > opened); its rating is the latest `ticket.rated` (at the "
+    "same second: the higher rating). Of two `ticket.opened` for one ticket the earlier "
+    "counts; of two upserts of a person the later `timestamp` (ties: by content). "
+    "`sender_id` is the agent's `agent_id` or the customer's `customer_id`.",
+    response_model=Accepted,
+    responses=_RESPONSES,
+    openapi_extra=request_body(SupportEventIn),
+)
+async def post_support_event(request: Request, deps: Deps) -> Accepted:
+    event = await _parse(request, SupportEventIn)
+    return await buffer_support(deps, [event.root])
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Record up to 10,000 help-desk events; any bad event rejects the whole batch",
+    response_model=Accepted,
+    responses=_RESPONSES,
+    openapi_extra=request_body(SupportBatchIn),
+)
+async def post_support_batch(request: Request, deps: Deps) -> Accepted:
+    batch = await _parse(request, SupportBatchIn)
+    if len(batch.events) > deps.settings.max_batch_events:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "too_long",
+                    "loc": ("body", "events"),
+                    "msg": f"at most {deps.settings.max_batch_events} events per batch",
+                    "input": None,
+                }
+            ]
+        )
+    return await buffer_support(deps, list(batch.events))
