@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from api.auth import Guard, scoped
 from api.body_limit import BodySizeLimit
 from api.deps import Resources
 from api.errors import install_error_handlers
 from api.ingest import BacklogMonitor, StreamWriter
 from api.models import ClickBatchIn, ClickIn
+from api.models_support import SupportBatchIn, SupportEventIn
 from api.openapi import install_openapi
-from api.routes import clicks, health, paths
+from api.redact import install_log_redaction
+from api.routes import clicks, health, keys, paths, reports, support
+from api.routes.keys import KeyCreate
 from api.settings import Settings
 from db.migrate import migrate
 from workers.streams import connect_redis, ensure_groups
@@ -26,9 +32,17 @@ helpstream measures how customers move through a self-service support site.
   durably buffered) and sessionized into **paths** by workers.
 * Dashboards **GET paths and metrics**: path length mean and variance of resolved paths,
   resolution and turnaround rates, and pages with an unexpected rate of turnarounds.
+* Help desks **POST ticket events** (tickets, messages, status, ratings; any order, any
+  number of times) and dashboards **GET the ticket reports** under `/v1/reports/`.
 
 Errors use FastAPI's shape: `{"detail": ...}`; validation errors list each bad field with
 its location (`["body", "events", 3, "timestamp"]`).
+
+**Auth.** Every `/v1` endpoint needs `Authorization: Bearer <key>` (the *Authorize* button)
+with its scope: `ingest` (POST events), `read` (GET paths, metrics, reports) or `admin`
+(everything, and the keys at `/v1/admin/keys`). Keys come from
+`helpstream keys create --scope ingest|read|admin`. No, unknown or revoked key: 401; wrong
+scope: 403; over the key's rate limit: 429 with `Retry-After`.
 """
 
 
@@ -37,21 +51,27 @@ def create_app(settings: Settings) -> FastAPI:
     database_url, redis_url = settings.require_urls()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Resources]]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         pool = await asyncpg.create_pool(
             database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )
         redis = connect_redis(redis_url, settings.redis_cluster)
         writer = StreamWriter(redis)
         backlog = BacklogMonitor(redis, settings.partitions, settings.max_backlog)
+        guard = Guard(settings, pool, redis)
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
             await ensure_groups(redis, settings.partitions)
             writer.start()
             backlog.start()
-            yield {"resources": Resources(settings, pool, redis, writer, backlog)}
+            guard.start()
+            yield {
+                "resources": Resources(settings, pool, redis, writer, backlog),
+                "auth": guard,
+            }
         finally:
+            await guard.stop()
             await backlog.stop()
             await writer.stop()
             await redis.aclose()
@@ -63,11 +83,25 @@ def create_app(settings: Settings) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    install_log_redaction()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origin_list():
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list(),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
     install_error_handlers(app)
-    install_openapi(app, [ClickIn, ClickBatchIn])
+    install_openapi(app, [ClickIn, ClickBatchIn, SupportEventIn, SupportBatchIn, KeyCreate])
 
+    # Every router but health's is behind a scope (tests/integration/test_auth.py fails
+    # for any route that is neither in api.auth.PUBLIC_PATHS nor scoped).
     app.include_router(health.router)
-    app.include_router(clicks.router)
-    app.include_router(paths.router)
+    app.include_router(clicks.router, **scoped("ingest"))
+    app.include_router(paths.router, **scoped("read"))
+    app.include_router(support.router, **scoped("ingest"))
+    app.include_router(reports.router, **scoped("read"))
+    app.include_router(keys.router, **scoped("admin"))
     return app

@@ -1,4 +1,4 @@
-"""`helpstream` command line: up, api, worker, migrate (contract §1)."""
+"""`helpstream` command line: up, api, worker, migrate, keys (contract §1)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,68 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     with database_url_for(_settings(args)) as database_url:
         applied = asyncio.run(migrate_url(database_url))
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Create, list or revoke API keys directly in the database (migrating it first).
+
+    `create` prints the key on the last line of stdout (and only there), so scripts can
+    take it with `tail -n 1`.
+    """
+    import asyncpg
+
+    from api.auth import create_key, list_keys, revoke_key
+    from db.migrate import migrate
+
+    async def run(database_url: str) -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await migrate(conn)
+            if args.keys_command == "create":
+                created = await create_key(conn, args.scope, args.name)
+                print(f"created API key {created.id} ({created.scope}) {created.name}".rstrip())
+                print("store it now: it cannot be shown again")
+                print(created.key)
+            elif args.keys_command == "list":
+                print("id\tscope\tprefix\tname\tcreated_at\tlast_used_at\trevoked_at")
+                for key in await list_keys(conn):
+                    print(
+                        f"{key.id}\t{key.scope}\t{key.prefix}\t{key.name}\t"
+                        f"{key.created_at.isoformat()}\t"
+                        f"{key.last_used_at.isoformat() if key.last_used_at else '-'}\t"
+                        f"{key.revoked_at.isoformat() if key.revoked_at else '-'}"
+                    )
+            else:
+                revoked = await revoke_key(conn, args.id)
+                if revoked is None:
+                    print(f"no API key with id {args.id}", file=sys.stderr)
+                    return 1
+                print(f"revoked API key {revoked.id} ({revoked.scope}) {revoked.name}".rstrip())
+            return 0
+        finally:
+            await conn.close()
+
+    with database_url_for(_settings(args)) as database_url:
+        return asyncio.run(run(database_url))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Load the demo help desk and clickstream into a running helpstream, over HTTP."""
+    import httpx
+
+    from api.demo import DemoError, load
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request: noise here
+    api_key = args.api_key or os.environ.get("HELPSTREAM_API_KEY") or None
+    try:
+        load(args.url, api_key=api_key, seed=args.seed)
+    except DemoError as exc:
+        print(f"\nhelpstream demo: {exc}", file=sys.stderr)
+        return 1
+    except httpx.TransportError as exc:
+        print(f"\nhelpstream demo: cannot reach {args.url} ({exc}); is it up?", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -173,10 +235,38 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--data-dir", dest="data_dir")
     migrate.set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="create, list or revoke API keys")
+    keys.add_argument("--data-dir", dest="data_dir")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key; prints it on the last line")
+    create.add_argument("--scope", required=True, choices=["ingest", "read", "admin"])
+    create.add_argument("--name", default="", help="what the key is for")
+    create.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    keys_sub.add_parser("list", help="list keys (never their secrets)").add_argument(
+        "--data-dir", dest="data_dir", default=argparse.SUPPRESS
+    )
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id", type=int)
+    revoke.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    keys.set_defaults(func=cmd_keys)
+
+    demo = sub.add_parser(
+        "demo", help="load a demo help desk and support-site clickstream through the API"
+    )
+    demo.add_argument("--url", default="http://127.0.0.1:8000", help="a running helpstream")
+    demo.add_argument(
+        "--api-key", dest="api_key", help="an ingest+read or admin key (or HELPSTREAM_API_KEY)"
+    )
+    demo.add_argument("--seed", type=int, default=2018, help="same seed, same data")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from api.redact import install_log_redaction
+
+    install_log_redaction()
     logging.basicConfig(
         level=os.environ.get("HELPSTREAM_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

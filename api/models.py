@@ -30,17 +30,29 @@ def _unix_seconds(value: object) -> object:
     return value
 
 
+# The Field comes before the validator: after it, pydantic would publish the bounds as
+# non-standard "ge"/"le" keys and clients (and the fuzzer) would not see them.
 UnixSeconds = Annotated[
     int,
-    BeforeValidator(_unix_seconds),
     Field(
         ge=0,
         le=TIMESTAMP_MAX,
         description="Unix seconds (ISO-8601 such as 2018-01-12T13:44:51Z also accepted).",
         json_schema_extra={"examples": [1515764691]},
     ),
+    BeforeValidator(_unix_seconds),
 ]
-Id = Annotated[int, Field(ge=0, le=BIGINT_MAX, strict=False)]
+
+
+def _json_integer(value: object) -> object:
+    """A JSON integer (1.0 is one, as in JSON Schema), not `false` or "12": pydantic's lax
+    mode would store those as 0 and 12."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    return value
+
+
+Id = Annotated[int, Field(ge=0, le=BIGINT_MAX), BeforeValidator(_json_integer)]
 Variant = Annotated[
     str,
     Field(
@@ -72,7 +84,9 @@ class ClickIn(BaseModel):
     source_page_id: Id = Field(description="The page the link was on.")
     target_page_id: Id = Field(description="The page the link leads to.")
     is_resolved: bool = Field(
-        default=False, description="True when the customer acknowledged the page solved the case."
+        default=False,
+        strict=True,  # JSON true/false only: not 0, 1, "yes" or "off"
+        description="True when the customer acknowledged the page solved the case.",
     )
     event_id: uuid.UUID | None = Field(
         default=None, description="Deliveries with the same event_id count once."

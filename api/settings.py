@@ -70,6 +70,30 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
 
+    key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long an API process trusts what it knows about a key: revocations "
+        "take effect everywhere within this time.",
+    )
+    rate_limit_ingest: int = Field(
+        default=20_000,
+        ge=0,
+        description="Requests per second per key on ingest routes (0: none). High, so one "
+        "busy web server's key never throttles single-event ingest.",
+    )
+    rate_limit_read: int = Field(
+        default=200, ge=0, description="Requests per second per key on read routes (0: none)."
+    )
+    rate_limit_admin: int = Field(
+        default=50, ge=0, description="Requests per second per key on admin routes (0: none)."
+    )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins allowed to call the API from browsers; "
+        "empty (the default): CORS off.",
+    )
+
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -77,6 +101,9 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     def require_urls(self) -> tuple[str, str]:
         """Both server URLs, or a clear error for processes that cannot start servers."""

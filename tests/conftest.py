@@ -12,6 +12,7 @@ import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -21,6 +22,7 @@ import pytest_asyncio
 import uvicorn
 
 from api.app import create_app
+from api.auth import SCOPES, create_key
 from api.embedded import EmbeddedServices, free_port
 from api.settings import Settings
 from db.migrate import migrate
@@ -56,6 +58,9 @@ def settings(server_urls: tuple[str, str]) -> Settings:
         worker_sweep_seconds=0.5,
         lease_refresh_seconds=0.2,
         worker_heartbeat_timeout=3,
+        # Tests poll as fast as they like; test_auth.py checks the limits with tiny ones.
+        rate_limit_read=100_000,
+        rate_limit_admin=100_000,
     )
 
 
@@ -84,10 +89,18 @@ async def redis(settings: Settings) -> AsyncIterator[RedisClient]:
 
 
 @pytest_asyncio.fixture
-async def api(
-    settings: Settings, pool: asyncpg.Pool, redis: RedisClient
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A real uvicorn server on a free port, and a client for it."""
+async def api_keys(pool: asyncpg.Pool) -> dict[str, str]:
+    """One fresh API key per scope ("ingest", "read", "admin"), created in the database."""
+    return {scope: (await create_key(pool, scope, f"test-{scope}")).key for scope in SCOPES}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[str]:
+    """A real uvicorn server for ``create_app(settings)`` on a free port; yields its URL."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
@@ -97,10 +110,45 @@ async def api(
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest_asyncio.fixture
+async def api(
+    settings: Settings, pool: asyncpg.Pool, redis: RedisClient, api_keys: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A real uvicorn server on a free port, and a client for it that sends an admin key."""
+    async with (
+        serve(settings) as url,
+        httpx.AsyncClient(base_url=url, timeout=30, headers=bearer(api_keys["admin"])) as client,
+    ):
         yield client
-    server.should_exit = True
-    await task
+
+
+@pytest_asyncio.fixture
+async def ingest_api(
+    api: httpx.AsyncClient, api_keys: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the `api` fixture's server with an ingest-scoped key."""
+    async with httpx.AsyncClient(
+        base_url=api.base_url, timeout=30, headers=bearer(api_keys["ingest"])
+    ) as client:
+        yield client
+
+
+@pytest_asyncio.fixture
+async def read_api(
+    api: httpx.AsyncClient, api_keys: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the `api` fixture's server with a read-scoped key."""
+    async with httpx.AsyncClient(
+        base_url=api.base_url, timeout=30, headers=bearer(api_keys["read"])
+    ) as client:
+        yield client
 
 
 class WorkerHandle:

@@ -37,7 +37,10 @@ def _encode_cursor(row: Any) -> str:
 def _decode_cursor(cursor: str) -> tuple[int, int, int]:
     try:
         customer_id, start_ts, path_id = orjson.loads(base64.urlsafe_b64decode(cursor))
-        if not all(isinstance(v, int) for v in (customer_id, start_ts, path_id)):
+        if not all(
+            isinstance(v, int) and not isinstance(v, bool) and -(2**63) <= v < 2**63
+            for v in (customer_id, start_ts, path_id)
+        ):  # a forged cursor must not reach PostgreSQL as a bigint it cannot hold
             raise ValueError
         return customer_id, start_ts, path_id
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
