@@ -157,6 +157,21 @@ def database_url_for(settings: Settings) -> Iterator[str]:
         postgres.stop()
 
 
+async def _first_run_admin_key(database_url: str) -> str | None:
+    """On a database without any usable key, create an admin key so the API is usable."""
+    import asyncpg
+
+    from api.auth import create_key
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        if await conn.fetchval("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"):
+            return None
+        return (await create_key(conn, "admin", "first-run")).key
+    finally:
+        await conn.close()
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Embedded servers (when no URLs are set), then the API and the workers, supervised."""
     from api.embedded import EmbeddedServices
@@ -185,6 +200,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         from db.migrate import migrate_url
 
         asyncio.run(migrate_url(database_url))
+        first_key = asyncio.run(_first_run_admin_key(database_url))
         python = sys.executable
         children.append(subprocess.Popen([python, "-m", "api.cli", "api"], env=env))
         for _ in range(max(1, args.workers)):
@@ -194,6 +210,13 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"(dashboard: /dashboard). Ctrl-C stops it.",
             flush=True,
         )
+        if first_key:
+            print(
+                "No API keys existed, so an admin key was created (shown once, keep it):\n"
+                f"  {first_key}\n"
+                "More keys: helpstream keys create --scope ingest|read|admin",
+                flush=True,
+            )
         while not stopping:
             for child in children:
                 if child.poll() is not None:
