@@ -1,0 +1,124 @@
+"""Servers the ingest benchmarks compare helpstream with, and a launcher for all of them.
+
+* `bare`: a trivial ASGI app that reads the body and answers 202 `{"accepted": 1}`: the
+  ceiling uvicorn itself sets on this machine (the ratio's denominator).
+* `noio`: FastAPI with the real click routes' parsing and stream encoding (pydantic
+  validation, `to_event`, orjson) but no auth, no Redis: splits the app's cost into
+  "framework + validation" and "auth + rate limit + Redis round trip".
+* `app`: the real `create_app(Settings())`, for loop/http combinations other than the
+  "auto" that `helpstream api` uses (the benchmarks run `helpstream api` itself for "auto").
+
+All run with `helpstream api`'s uvicorn settings (see `api.cli.cmd_api`): one process,
+log_level "info", no access log; `--loop` / `--http` default to "auto" like it
+(uvloop + httptools when installed).
+
+    python -m load_tests.servers bare --port 8001 [--loop asyncio --http h11]
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from starlette.types import Message, Receive, Scope, Send
+
+ACCEPTED = b'{"accepted":1}'
+_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(ACCEPTED)).encode()),
+]
+
+
+async def bare_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """202 for every request, after reading its whole body (as a real endpoint must)."""
+    if scope["type"] == "lifespan":
+        while True:
+            message: Message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = bool(message.get("more_body", False))
+    if scope["path"] == "/readyz":
+        await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+    else:
+        await send({"type": "http.response.start", "status": 202, "headers": _HEADERS})
+    await send({"type": "http.response.body", "body": ACCEPTED})
+
+
+def noio_app() -> Any:
+    """The click routes' request handling up to (not including) auth and Redis."""
+    # (FastAPI resolves the handlers' annotations in this module's globals: Request is
+    # imported at module level.)
+    from api.models import Accepted, ClickBatchIn, ClickIn
+    from api.routes.clicks import _parse, to_event
+    from workers.streams import encode_events
+
+    app = FastAPI()
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, bool]:
+        return {"ready": True}
+
+    @app.post("/v1/clicks", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
+    async def post_click(request: Request) -> Accepted:
+        click = await _parse(request, ClickIn)
+        encode_events([to_event(click).to_wire()])
+        return Accepted(accepted=1)
+
+    @app.post("/v1/clicks/batch", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
+    async def post_batch(request: Request) -> Accepted:
+        batch = await _parse(request, ClickBatchIn)
+        encode_events([to_event(c).to_wire() for c in batch.events])
+        return Accepted(accepted=len(batch.events))
+
+    return app
+
+
+def real_app() -> Any:
+    from api.app import create_app
+    from api.settings import Settings
+
+    return create_app(Settings())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("which", choices=["bare", "noio", "app"])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
+    parser.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
+    args = parser.parse_args()
+
+    import logging
+    import os
+
+    import uvicorn
+
+    if args.which == "app":  # as `helpstream` does in api.cli.main
+        from api.redact import install_log_redaction
+
+        install_log_redaction()
+        logging.basicConfig(level=os.environ.get("HELPSTREAM_LOG_LEVEL", "INFO"))
+    app: Any = {"bare": lambda: bare_app, "noio": noio_app, "app": real_app}[args.which]()
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        loop=args.loop,
+        http=args.http,
+        log_level="info",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
