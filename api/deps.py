@@ -24,7 +24,8 @@ class Resources:
     backlog: BacklogMonitor
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
+    """Async on purpose: FastAPI runs plain-function dependencies in a thread pool."""
     resources: Resources = request.state.resources
     return resources
 

@@ -125,7 +125,7 @@ async def apply_clicks(
         delta.add_path(path, +1)
     await _replace_paths(conn, replaced_ids, new_paths, cfg.partition)
     if new_time is not None:
-        for path in await close_idle_paths(conn, cfg, new_time - cfg.path_timeout, None):
+        for path in await close_idle_paths(conn, cfg, new_time - cfg.path_timeout):
             delta.add_path(path, +1)
     await delta.write(conn)
     return ClickBatchResult(
@@ -216,9 +216,13 @@ def _path_from_row(row: asyncpg.Record) -> tuple[int, Path]:
 async def _fetch_tails(conn: asyncpg.Connection, customers: list[int]) -> list[tuple[int, Path]]:
     rows = await conn.fetch(
         f"""
-        SELECT DISTINCT ON (customer_id) {_PATH_COLUMNS}
-        FROM paths WHERE customer_id = ANY($1::bigint[])
-        ORDER BY customer_id, start_ts DESC, path_id DESC
+        SELECT newest.* FROM unnest($1::bigint[]) AS c(customer_id)
+        CROSS JOIN LATERAL (
+            SELECT {_PATH_COLUMNS} FROM paths p
+            WHERE p.customer_id = c.customer_id
+            ORDER BY p.start_ts DESC, p.path_id DESC
+            LIMIT 1
+        ) AS newest
         """,
         customers,
     )
@@ -323,22 +327,38 @@ async def _replace_paths(
 
 
 async def close_idle_paths(
-    conn: asyncpg.Connection,
-    cfg: ClickSettings,
-    ended_before: int | None,
-    arrived_before_seconds: float | None,
+    conn: asyncpg.Connection, cfg: ClickSettings, ended_before: int
 ) -> list[Path]:
-    """Close open paths idle on the event stream or on the wall clock; returns them."""
+    """Close open paths whose last click is older than ``ended_before`` (event time)."""
     rows = await conn.fetch(
         f"""
         UPDATE paths SET status = 'abandoned'
-        WHERE partition = $1 AND status = 'open'
-          AND (end_ts < $2::bigint
-               OR last_arrival_at < now() - make_interval(secs => $3::double precision))
+        WHERE partition = $1 AND status = 'open' AND end_ts < $2
         RETURNING {_PATH_COLUMNS}
         """,
         cfg.partition,
         ended_before,
-        arrived_before_seconds,
+    )
+    return [_path_from_row(r)[1] for r in rows]
+
+
+async def close_quiet_paths(
+    conn: asyncpg.Connection, cfg: ClickSettings, ended_before: int | None
+) -> list[Path]:
+    """The periodic sweep: close paths idle on the event stream or on the wall clock.
+
+    Wall clock: no click has arrived for ``path_timeout`` seconds, so a quiet stream still
+    closes its paths.
+    """
+    rows = await conn.fetch(
+        f"""
+        UPDATE paths SET status = 'abandoned'
+        WHERE partition = $1 AND status = 'open'
+          AND (end_ts < $2 OR last_arrival_at < now() - make_interval(secs => $3))
+        RETURNING {_PATH_COLUMNS}
+        """,
+        cfg.partition,
+        ended_before if ended_before is not None else -(2**62),
+        float(cfg.path_timeout),
     )
     return [_path_from_row(r)[1] for r in rows]

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from api.settings import Settings
-from workers.clicks import ClickEvent, ClickSettings, apply_clicks, close_idle_paths
+from workers.clicks import ClickEvent, ClickSettings, apply_clicks, close_quiet_paths
 from workers.rollups import RollupDelta
 from workers.support import SupportEvent, apply_support, from_wire
 
@@ -60,7 +60,7 @@ class ClickHandler:
     ) -> None:
         cfg = self._cfg(partition)
         ended_before = None if stream_time is None else stream_time - self.timeout
-        closed = await close_idle_paths(conn, cfg, ended_before, float(self.timeout))
+        closed = await close_quiet_paths(conn, cfg, ended_before)
         delta = RollupDelta(partition)
         for path in closed:
             delta.add_path(path, +1)
