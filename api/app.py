@@ -19,7 +19,7 @@ from api.models import ClickBatchIn, ClickIn
 from api.models_support import SupportBatchIn, SupportEventIn
 from api.openapi import install_openapi
 from api.redact import install_log_redaction
-from api.routes import clicks, health, keys, paths, reports, support
+from api.routes import clicks, health, keys, paths, prometheus, reports, support
 from api.routes.keys import KeyCreate
 from api.settings import Settings
 from db.migrate import migrate
@@ -103,5 +103,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(paths.router, **scoped("read"))
     app.include_router(support.router, **scoped("ingest"))
     app.include_router(reports.router, **scoped("read"))
+    app.include_router(prometheus.router, **scoped("read"))
     app.include_router(keys.router, **scoped("admin"))
     return app

@@ -54,7 +54,6 @@ PUBLIC_PATHS = frozenset(
         "/redoc",
         "/openapi.json",
         "/dashboard",
-        "/metrics",
     }
 )
 

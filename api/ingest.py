@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from workers.streams import KINDS, PAYLOAD_FIELD, RedisClient, stream_key
+from workers.streams import KINDS, PAYLOAD_FIELD, RedisClient, encode_events, stats_key, stream_key
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +27,18 @@ class BufferUnavailable(Exception):
     """Redis could not take the events (unreachable, or over its backlog limit)."""
 
 
+@dataclass(frozen=True, slots=True)
+class StreamEntry:
+    partition: int
+    kind: str
+    payload: bytes
+    events: int
+
+
 class StreamWriter:
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
-        self._queue: list[tuple[Sequence[tuple[str, bytes]], asyncio.Future[None]]] = []
+        self._queue: list[tuple[Sequence[StreamEntry], asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -43,8 +54,23 @@ class StreamWriter:
             if not future.done():
                 future.set_exception(BufferUnavailable("shutting down"))
 
-    async def append(self, entries: Sequence[tuple[str, bytes]]) -> None:
-        """Write (stream key, payload) entries; returns once they are in Redis."""
+    async def append_events(
+        self, kind: str, routed: Iterable[tuple[int, Any]], partitions: int
+    ) -> int:
+        """Write (routing id, wire event) pairs, one entry per partition; returns the count."""
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for routing_id, event in routed:
+            by_partition[routing_id % partitions].append(event)
+        await self.append(
+            [
+                StreamEntry(partition, kind, encode_events(events), len(events))
+                for partition, events in by_partition.items()
+            ]
+        )
+        return sum(len(events) for events in by_partition.values())
+
+    async def append(self, entries: Sequence[StreamEntry]) -> None:
+        """Write entries; returns once they are in Redis."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((entries, future))
         self._wake.set()
@@ -58,14 +84,18 @@ class StreamWriter:
             if batch:
                 await self._flush(batch)
 
-    async def _flush(
-        self, batch: list[tuple[Sequence[tuple[str, bytes]], asyncio.Future[None]]]
-    ) -> None:
+    async def _flush(self, batch: list[tuple[Sequence[StreamEntry], asyncio.Future[None]]]) -> None:
+        ingested: dict[tuple[int, str], int] = defaultdict(int)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for entries, _ in batch:
-                    for key, payload in entries:
-                        pipe.xadd(key, {PAYLOAD_FIELD: payload})
+                    for entry in entries:
+                        pipe.xadd(
+                            stream_key(entry.partition, entry.kind), {PAYLOAD_FIELD: entry.payload}
+                        )
+                        ingested[(entry.partition, entry.kind)] += entry.events
+                for (partition, kind), count in ingested.items():  # for /metrics
+                    pipe.hincrby(stats_key(partition), f"{kind}_ingested_events", count)
                 await pipe.execute()
         except Exception as exc:  # any failure: none of these requests may answer 202
             log.warning("writing %d requests to Redis failed: %r", len(batch), exc)

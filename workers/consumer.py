@@ -27,6 +27,7 @@ from workers.streams import (
     dead_letter_key,
     decode_events,
     parse_id,
+    stats_key,
     stream_key,
 )
 
@@ -228,7 +229,7 @@ class PartitionConsumer:
                 record = {b"stream": kind.encode(), b"entry_id": entry_id, b"reason": reason}
                 record.update(fields or {})
                 pipe.xadd(dead_letter_key(self.partition), record)  # type: ignore[arg-type]
-            pipe.hincrby(_stats_key(self.partition), "dead_letters", len(dead))
+            pipe.hincrby(stats_key(self.partition), "dead_letters", len(dead))
             await pipe.execute()
         log.error("partition %d: %d entries dead-lettered", self.partition, len(dead))
 
@@ -238,10 +239,10 @@ class PartitionConsumer:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xack(key, GROUP, *[e[0] for e in entries])
             pipe.xtrim(key, minid=self.offsets[kind][0], approximate=False)
-            pipe.hincrby(_stats_key(self.partition), f"{kind}_applied_entries", applied)
+            pipe.hincrby(stats_key(self.partition), f"{kind}_applied_entries", applied)
             redelivered = len(entries) - applied
             if redelivered:
-                pipe.hincrby(_stats_key(self.partition), "redeliveries", redelivered)
+                pipe.hincrby(stats_key(self.partition), "redeliveries", redelivered)
             await pipe.execute()
 
     async def _sweep(self) -> None:
@@ -258,10 +259,6 @@ class PartitionConsumer:
                 if row != last_id:
                     raise LostPartition
                 await handler.sweep(conn, self.partition, stream_time)
-
-
-def _stats_key(partition: int) -> str:
-    return f"hs:{{p{partition}}}:stats"
 
 
 def _as_pairs(response: Any) -> list[tuple[Any, list[Entry]]]:

@@ -34,6 +34,11 @@ def dead_letter_key(partition: int) -> str:
     return f"hs:{{p{partition}}}:dead"
 
 
+def stats_key(partition: int) -> str:
+    """A hash of counters for /metrics (ingested, applied, dead letters, redeliveries)."""
+    return f"hs:{{p{partition}}}:stats"
+
+
 def consumer_name(partition: int) -> str:
     """One consumer name per partition, not per process.
 

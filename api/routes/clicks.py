@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from api.buffering import buffer_events
 from api.deps import Deps
-from api.errors import ServiceUnavailable
-from api.ingest import BufferUnavailable
 from api.models import Accepted, ClickBatchIn, ClickIn
 from api.openapi import request_body
 from workers.clicks import ClickEvent
 from workers.sessionizer import Click
-from workers.streams import encode_events, stream_key
 
 router = APIRouter(prefix="/v1/clicks", tags=["clicks"])
 
@@ -66,25 +63,10 @@ def to_event(click: ClickIn) -> ClickEvent:
 
 
 async def buffer_clicks(deps: Deps, clicks: list[ClickIn]) -> Accepted:
-    """One stream entry per partition touched; 202 only once Redis has them all."""
-    if deps.backlog.over_limit:
-        raise ServiceUnavailable(
-            "workers are behind; retry later", deps.settings.retry_after_seconds
-        )
-    by_partition: dict[int, list[list[Any]]] = defaultdict(list)
-    for click in clicks:
-        by_partition[click.customer_id % deps.settings.partitions].append(to_event(click).to_wire())
-    entries = [
-        (stream_key(partition, "clicks"), encode_events(events))
-        for partition, events in by_partition.items()
-    ]
-    try:
-        await deps.writer.append(entries)
-    except BufferUnavailable:
-        raise ServiceUnavailable(
-            "event buffer unavailable; retry later", deps.settings.retry_after_seconds
-        ) from None
-    return Accepted(accepted=len(clicks))
+    """Clicks are partitioned by customer: one customer's clicks are applied in order."""
+    return await buffer_events(
+        deps, "clicks", ((c.customer_id, to_event(c).to_wire()) for c in clicks)
+    )
 
 
 @router.post(

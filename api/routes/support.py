@@ -7,16 +7,14 @@ applies a ticket's events; upserts of customers and agents go by their own id.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from api.buffering import buffer_events
 from api.deps import Deps
-from api.errors import ServiceUnavailable
-from api.ingest import BufferUnavailable
 from api.models import Accepted
 from api.models_support import (
     EVENT_TYPES,
@@ -32,7 +30,6 @@ from api.models_support import (
 )
 from api.openapi import request_body
 from workers import support as wire
-from workers.streams import encode_events, stream_key
 
 router = APIRouter(prefix="/v1/support-events", tags=["help desk"])
 
@@ -91,26 +88,9 @@ def to_event(e: AnySupportEvent) -> tuple[int, wire.SupportEvent]:
 
 
 async def buffer_support(deps: Deps, events: list[AnySupportEvent]) -> Accepted:
-    """One stream entry per partition touched; 202 only once Redis has them all."""
-    if deps.backlog.over_limit:
-        raise ServiceUnavailable(
-            "workers are behind; retry later", deps.settings.retry_after_seconds
-        )
-    by_partition: dict[int, list[list[Any]]] = defaultdict(list)
-    for event in events:
-        key, stream_event = to_event(event)
-        by_partition[key % deps.settings.partitions].append(wire.to_wire(stream_event))
-    entries = [
-        (stream_key(partition, "support"), encode_events(batch))
-        for partition, batch in by_partition.items()
-    ]
-    try:
-        await deps.writer.append(entries)
-    except BufferUnavailable:
-        raise ServiceUnavailable(
-            "event buffer unavailable; retry later", deps.settings.retry_after_seconds
-        ) from None
-    return Accepted(accepted=len(events))
+    """Ticket events are partitioned by ticket: one ticket's events apply in order."""
+    routed = ((key, wire.to_wire(event)) for key, event in map(to_event, events))
+    return await buffer_events(deps, "support", routed)
 
 
 @router.post(

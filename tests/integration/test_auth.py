@@ -41,6 +41,7 @@ SCOPE_BY_PREFIX: list[tuple[str, str]] = [
     ("/v1/metrics", "read"),
     ("/v1/reports", "read"),
     ("/v1/admin", "admin"),
+    ("/metrics", "read"),
 ]
 
 
