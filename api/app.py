@@ -23,7 +23,7 @@ from api.routes import clicks, health, keys, paths, prometheus, reports, support
 from api.routes.keys import KeyCreate
 from api.settings import Settings
 from db.migrate import migrate
-from workers.streams import connect_redis, ensure_groups
+from workers.streams import connect_redis
 
 DESCRIPTION = """
 helpstream measures how customers move through a self-service support site.
@@ -62,7 +62,6 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
-            await ensure_groups(redis, settings.partitions)
             writer.start()
             backlog.start()
             guard.start()

@@ -101,21 +101,18 @@ def batches(rng: random.Random, items: list[Any], largest: int) -> list[list[Any
     return out
 
 
-def expected_paths(clicks: list[SentClick], timeout: int, partitions: int) -> list[Path]:
+def expected_paths(clicks: list[SentClick], timeout: int) -> list[Path]:
     """The contract's answer: per customer, one fold over the distinct clicks, then the
-    newest path closed if its partition's event time has moved on by more than the timeout."""
+    newest path closed if event time on the stream has moved on by more than the timeout."""
     by_customer: dict[int, list[Click]] = defaultdict(list)
     for sent in clicks:
         by_customer[sent.click.customer_id].append(sent.click)
-    stream_time: dict[int, int] = defaultdict(int)
-    for sent in clicks:
-        p = sent.click.customer_id % partitions
-        stream_time[p] = max(stream_time[p], sent.click.timestamp)
+    stream_time = max(sent.click.timestamp for sent in clicks)
     paths: list[Path] = []
     for customer_id in sorted(by_customer):
-        folded = sessionize(by_customer[customer_id], timeout)
+        folded = sessionize(set(by_customer[customer_id]), timeout)
         last = folded[-1]
-        if last.status == "open" and stream_time[customer_id % partitions] - last.end_ts > timeout:
+        if last.status == "open" and stream_time - last.end_ts > timeout:
             last.status = "abandoned"
         paths.extend(folded)
     return paths

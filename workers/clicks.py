@@ -79,6 +79,7 @@ async def apply_clicks(
     customers = sorted({e.click.customer_id for e in unique})
     tails = {p.customer_id: (path_id, p) for path_id, p in await _fetch_tails(conn, customers)}
 
+    unique.sort(key=lambda e: e.click.timestamp)  # a batch arrives at once: no order inside
     late_flags = _classify_late(unique, tails, cfg.allowed_lateness)
     fresh_keys = await _insert_clicks(conn, unique, late_flags)
 
@@ -120,12 +121,13 @@ async def apply_clicks(
             delta.add_path(path, -1)
         new_paths.extend(refolded)
 
+    event_time = await stream_event_time(conn, new_time)
     for path in new_paths:
-        close_if_idle(path, new_time, cfg.path_timeout)
+        close_if_idle(path, event_time, cfg.path_timeout)
         delta.add_path(path, +1)
     await _replace_paths(conn, replaced_ids, new_paths, cfg.partition)
-    if new_time is not None:
-        for path in await close_idle_paths(conn, cfg, new_time - cfg.path_timeout):
+    if event_time is not None:
+        for path in await close_idle_paths(conn, cfg, event_time - cfg.path_timeout):
             delta.add_path(path, +1)
     await delta.write(conn)
     return ClickBatchResult(
@@ -134,6 +136,20 @@ async def apply_clicks(
         late=late_count,
         duplicates=len(events) - sum(len(v) for v in fresh_keys.values()),
     )
+
+
+async def stream_event_time(conn: asyncpg.Connection, partition_time: int | None) -> int | None:
+    """How far event time has got on the whole click stream (every partition).
+
+    Idle paths close once ``path_timeout`` has passed on the event stream, not only on their
+    own partition: a customer's path should not stay open because nobody else hashed to
+    its partition.
+    """
+    newest: int | None = await conn.fetchval(
+        "SELECT max(stream_time) FROM stream_offsets WHERE stream = 'clicks'"
+    )
+    known = [t for t in (newest, partition_time) if t is not None]
+    return max(known) if known else None
 
 
 def _first_deliveries(events: list[ClickEvent]) -> list[ClickEvent]:

@@ -1,10 +1,14 @@
-"""The loop that owns one partition: read, apply, commit, ack, trim — and sweep.
+"""The loop that owns one partition: read, apply, commit, trim — and sweep.
 
-Exactly-once effect: a batch is applied and the partition's offset advanced in one
-PostgreSQL transaction whose first statement is a compare-and-set on the offset. A former
-owner that still runs (paused, partitioned from the database) fails that check and rolls
-back. Entries at or below the stored offset are acknowledged without being applied again.
-Only after the commit are entries acknowledged and the stream trimmed below the offset.
+Exactly-once effect: the consumer reads strictly after the partition's offset stored in
+PostgreSQL (XREAD from that ID, not a consumer group's ">"), applies the entries and
+advances the offset in one transaction whose first statement is a compare-and-set on the
+offset. Reading from the offset makes every batch contiguous: two processes that both
+believe they own a partition (a lock connection lost, a paused process) read the same
+entries, one commit wins, the other's compare-and-set fails and it gives the partition up.
+A consumer group's ">" would hand them different entries and the winner's offset could
+skip the loser's. After the commit the stream is trimmed below the offset (XTRIM MINID),
+which is what acknowledging means here; nothing below the offset is ever read again.
 """
 
 from __future__ import annotations
@@ -21,9 +25,7 @@ from redis.exceptions import RedisError
 
 from workers.handlers import StreamHandler
 from workers.streams import (
-    GROUP,
     RedisClient,
-    consumer_name,
     dead_letter_key,
     decode_events,
     parse_id,
@@ -80,21 +82,18 @@ class PartitionConsumer:
         self.batch_entries = batch_entries
         self.block_ms = block_ms
         self.sweep_seconds = sweep_seconds
-        self.consumer = consumer_name(partition)
         self.keys = {stream_key(partition, kind): kind for kind in handlers}
         self.offsets: dict[str, tuple[str, int | None]] = {}
+        self._attempted: dict[str, tuple[int, int]] = {}  # newest entry tried, per kind
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; a batch in flight is finished first."""
         await self._load_offsets()
-        read_pending = True  # after (re)start: own unacknowledged entries first
         next_sweep = time.monotonic()
         backoff = 0.1
         while not stop.is_set():
             try:
-                got_any = await self._read_and_apply(read_pending)
-                if read_pending and not got_any:
-                    read_pending = False
+                await self._read_and_apply()
                 if time.monotonic() >= next_sweep:
                     await self._sweep()
                     next_sweep = time.monotonic() + self.sweep_seconds
@@ -104,7 +103,6 @@ class PartitionConsumer:
                 return
             except TRANSIENT_ERRORS as exc:
                 log.warning("partition %d: %r, retrying in %.1fs", self.partition, exc, backoff)
-                read_pending = True
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
                 await self._reload_offsets_quietly()
@@ -126,44 +124,40 @@ class PartitionConsumer:
         with contextlib.suppress(*TRANSIENT_ERRORS):
             await self._load_offsets()
 
-    async def _read_and_apply(self, read_pending: bool) -> bool:
-        start_id = "0" if read_pending else ">"
-        response = await self.redis.xreadgroup(
-            GROUP,
-            self.consumer,
-            dict.fromkeys(self.keys, start_id),
+    async def _read_and_apply(self) -> None:
+        """Read every kind's stream strictly after its applied offset, apply what came."""
+        response = await self.redis.xread(
+            {key: self.offsets[kind][0] for key, kind in self.keys.items()},
             count=self.batch_entries,
-            block=None if read_pending else self.block_ms,
+            block=self.block_ms,
         )
-        got_any = False
         for key, entries in _as_pairs(response):
             if entries:
-                got_any = True
                 kind = self.keys[key.decode() if isinstance(key, bytes) else key]
                 await self._apply_entries(kind, entries)
-        return got_any
 
     async def _apply_entries(self, kind: str, entries: list[Entry]) -> None:
-        last_id, stream_time = self.offsets[kind]
-        applied_upto = parse_id(last_id)
-        fresh = [e for e in entries if parse_id(e[0]) > applied_upto and e[1] is not None]
-        if fresh:
-            handler = self.handlers[kind]
-            events, dead = self._decode(handler, fresh)
-            new_last = fresh[-1][0].decode()
-            try:
-                stream_time = await self._commit(kind, handler, events, last_id, new_last)
-            except POISON_ERRORS as exc:
-                log.error(
-                    "partition %d: batch failed (%r); applying entry by entry", self.partition, exc
-                )
-                dead += await self._apply_one_by_one(kind, handler, fresh)
-                stream_time = self.offsets[kind][1]
-            else:
-                self.offsets[kind] = (new_last, stream_time)
-            if dead:
-                await self._dead_letter(kind, dead)
-        await self._acknowledge(kind, entries, len(fresh))
+        last_id, _ = self.offsets[kind]
+        fresh = [e for e in entries if parse_id(e[0]) > parse_id(last_id)]
+        if not fresh:
+            return
+        first, attempted = parse_id(fresh[0][0]), self._attempted.get(kind)
+        redelivered = 0
+        if attempted is not None and first <= attempted:  # read again after a failed try
+            redelivered = sum(parse_id(e[0]) <= attempted for e in fresh)
+        handler = self.handlers[kind]
+        new_last = fresh[-1][0].decode()
+        self._attempted[kind] = parse_id(new_last)
+        events, dead = self._decode(handler, fresh)
+        if dead:  # before the commit: a dead letter may repeat, never go missing
+            await self._dead_letter(kind, dead)
+        try:
+            stream_time = await self._commit(kind, handler, events, last_id, new_last)
+            self.offsets[kind] = (new_last, stream_time)
+        except POISON_ERRORS as exc:
+            log.error("partition %d: batch failed (%r); applying one by one", self.partition, exc)
+            await self._apply_one_by_one(kind, handler, fresh)
+        await self._trim(kind, applied=len(fresh), redelivered=redelivered)
 
     def _decode(
         self, handler: StreamHandler, entries: list[Entry]
@@ -172,7 +166,8 @@ class PartitionConsumer:
         dead: list[tuple[Entry, str]] = []
         for entry in entries:
             try:
-                assert entry[1] is not None
+                if entry[1] is None:
+                    raise ValueError("entry has no fields")
                 events.extend(handler.decode(raw) for raw in decode_events(entry[1]))
             except (ValueError, TypeError, KeyError, orjson.JSONDecodeError) as exc:
                 dead.append((entry, f"undecodable: {exc!r}"))
@@ -207,21 +202,18 @@ class PartitionConsumer:
 
     async def _apply_one_by_one(
         self, kind: str, handler: StreamHandler, entries: list[Entry]
-    ) -> list[tuple[Entry, str]]:
+    ) -> None:
         """Isolate poison entries: apply each alone; those that still fail are dead letters."""
-        dead: list[tuple[Entry, str]] = []
         for entry in entries:
             last_id, _ = self.offsets[kind]
             entry_id = entry[0].decode()
-            events, undecodable = self._decode(handler, [entry])
+            events, _ = self._decode(handler, [entry])  # undecodable ones: already lettered
             try:
                 stream_time = await self._commit(kind, handler, events, last_id, entry_id)
             except POISON_ERRORS as exc:
-                dead.append((entry, f"apply failed: {exc!r}"))
+                await self._dead_letter(kind, [(entry, f"apply failed: {exc!r}")])
                 stream_time = await self._commit(kind, handler, [], last_id, entry_id)
-            dead.extend(undecodable)
             self.offsets[kind] = (entry_id, stream_time)
-        return dead
 
     async def _dead_letter(self, kind: str, dead: list[tuple[Entry, str]]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -233,14 +225,12 @@ class PartitionConsumer:
             await pipe.execute()
         log.error("partition %d: %d entries dead-lettered", self.partition, len(dead))
 
-    async def _acknowledge(self, kind: str, entries: list[Entry], applied: int) -> None:
-        """Ack after commit; trim what every reader has applied (the stored offset)."""
+    async def _trim(self, kind: str, applied: int, redelivered: int) -> None:
+        """After the commit: drop what is applied (below the stored offset), count it."""
         key = stream_key(self.partition, kind)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(key, GROUP, *[e[0] for e in entries])
             pipe.xtrim(key, minid=self.offsets[kind][0], approximate=False)
             pipe.hincrby(stats_key(self.partition), f"{kind}_applied_entries", applied)
-            redelivered = len(entries) - applied
             if redelivered:
                 pipe.hincrby(stats_key(self.partition), "redeliveries", redelivered)
             await pipe.execute()
@@ -262,7 +252,7 @@ class PartitionConsumer:
 
 
 def _as_pairs(response: Any) -> list[tuple[Any, list[Entry]]]:
-    """XREADGROUP answers a list of [key, entries] (RESP2) or a dict (RESP3)."""
+    """XREAD answers a list of [key, entries] (RESP2) or a dict (RESP3)."""
     if not response:
         return []
     if isinstance(response, dict):

@@ -11,7 +11,13 @@ from typing import Any, Protocol
 import asyncpg
 
 from api.settings import Settings
-from workers.clicks import ClickEvent, ClickSettings, apply_clicks, close_quiet_paths
+from workers.clicks import (
+    ClickEvent,
+    ClickSettings,
+    apply_clicks,
+    close_quiet_paths,
+    stream_event_time,
+)
 from workers.rollups import RollupDelta
 from workers.support import SupportEvent, apply_support, from_wire
 
@@ -59,7 +65,8 @@ class ClickHandler:
         self, conn: asyncpg.Connection, partition: int, stream_time: int | None
     ) -> None:
         cfg = self._cfg(partition)
-        ended_before = None if stream_time is None else stream_time - self.timeout
+        event_time = await stream_event_time(conn, stream_time)
+        ended_before = None if event_time is None else event_time - self.timeout
         closed = await close_quiet_paths(conn, cfg, ended_before)
         delta = RollupDelta(partition)
         for path in closed:

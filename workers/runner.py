@@ -23,7 +23,7 @@ from api.settings import Settings
 from db.migrate import migrate
 from workers.consumer import TRANSIENT_ERRORS, PartitionConsumer
 from workers.handlers import StreamHandler, default_handlers
-from workers.streams import RedisClient, connect_redis, ensure_groups
+from workers.streams import RedisClient, connect_redis
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then finish in-flight batches and let go."""
-        await ensure_groups(self.redis, self.settings.partitions)
         try:
             while not stop.is_set():
                 try:

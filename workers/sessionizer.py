@@ -97,15 +97,19 @@ def _tie_order(group: list[Click], last_page: int | None) -> Iterator[Click]:
 
 
 def order_clicks(clicks: Iterable[Click]) -> list[Click]:
-    """Distinct clicks sorted by timestamp (ties are settled while folding)."""
-    return sorted(set(clicks), key=lambda c: c.timestamp)
+    """Clicks sorted by timestamp (ties are settled while folding).
+
+    No de-duplication here: two events with different event_ids but equal content are two
+    clicks. Duplicate deliveries are removed upstream, by event key.
+    """
+    return sorted(clicks, key=lambda c: c.timestamp)
 
 
 def sessionize(clicks: Iterable[Click], timeout: int, tail: Path | None = None) -> list[Path]:
     """Fold one customer's clicks into paths, optionally continuing ``tail``.
 
-    ``clicks`` may be in any order and contain duplicates. When ``tail`` is given, every
-    click must be later than ``tail.end_ts``; the result then starts with ``tail`` as
+    ``clicks`` may be in any order (duplicate deliveries already removed). When ``tail`` is
+    given, every click must be later than ``tail.end_ts``; the result then starts with ``tail`` as
     continued (or unchanged, when it was resolved or the first click comes too late).
     The last path is ``open`` unless resolved; closing idle paths is ``close_if_idle``'s job.
     """

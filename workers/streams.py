@@ -19,7 +19,6 @@ import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
-GROUP = "helpstream"
 KINDS = ("clicks", "support")
 PAYLOAD_FIELD = b"b"
 
@@ -37,16 +36,6 @@ def dead_letter_key(partition: int) -> str:
 def stats_key(partition: int) -> str:
     """A hash of counters for /metrics (ingested, applied, dead letters, redeliveries)."""
     return f"hs:{{p{partition}}}:stats"
-
-
-def consumer_name(partition: int) -> str:
-    """One consumer name per partition, not per process.
-
-    Only the partition's current owner reads as this consumer, so a new owner finds the
-    previous owner's unacknowledged entries by reading its own pending list (ID 0); no
-    XAUTOCLAIM race with a slow former owner, whose commits the offset check rejects.
-    """
-    return f"p{partition}"
 
 
 def encode_events(events: list[Any]) -> bytes:
@@ -76,14 +65,3 @@ def connect_redis(url: str, cluster: bool) -> RedisClient:
     if cluster:
         return RedisCluster.from_url(url)
     return aioredis.Redis.from_url(url, health_check_interval=30)
-
-
-async def ensure_groups(redis: RedisClient, partitions: int) -> None:
-    """Create every partition stream's consumer group (and the stream) if missing."""
-    for partition in range(partitions):
-        for kind in KINDS:
-            try:
-                await redis.xgroup_create(stream_key(partition, kind), GROUP, id="0", mkstream=True)
-            except aioredis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise

@@ -216,9 +216,17 @@ def test_self_links_form_a_turnaround_on_the_same_page() -> None:
 # --- duplicates and order ----------------------------------------------------------------
 
 
-def test_duplicate_clicks_are_ignored() -> None:
-    clicks = [c(0, 1, 2), c(0, 1, 2), c(5, 2, 3), c(5, 2, 3)]
-    assert summary(sessionize(clicks, DEFAULT_TIMEOUT)) == [(0, 5, [1, 2, 3], "open")]
+def test_duplicate_deliveries_are_ignored_by_the_customer_log() -> None:
+    log = CustomerLog(DEFAULT_TIMEOUT, 300)
+    log.receive([c(0, 1, 2), c(0, 1, 2)])
+    log.receive([c(5, 2, 3), c(5, 2, 3), c(0, 1, 2)])
+    assert summary(log.paths) == [(0, 5, [1, 2, 3], "open")]
+
+
+def test_two_equal_clicks_handed_to_the_fold_are_two_clicks() -> None:
+    # Distinct events (different event_ids) with equal content: de-duplication is upstream.
+    clicks = [c(0, 1, 2), c(0, 1, 2)]
+    assert summary(sessionize(clicks, DEFAULT_TIMEOUT)) == [(0, 0, [1, 2, 1, 2], "open")]
 
 
 def test_unsorted_input_is_sorted_by_timestamp() -> None:
