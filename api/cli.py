@@ -127,16 +127,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from api.demo import DemoError, load
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request: noise here
-    api_key = args.api_key or os.environ.get("HELPSTREAM_API_KEY") or None
+    settings = _settings(args)
+    url = args.url or f"http://{settings.host}:{settings.port}"
+    api_key = args.api_key or os.environ.get("HELPSTREAM_API_KEY") or _demo_key(settings)
     try:
-        load(args.url, api_key=api_key, seed=args.seed)
+        load(url, api_key=api_key, seed=args.seed)
     except DemoError as exc:
         print(f"\nhelpstream demo: {exc}", file=sys.stderr)
         return 1
     except httpx.TransportError as exc:
-        print(f"\nhelpstream demo: cannot reach {args.url} ({exc}); is it up?", file=sys.stderr)
+        print(f"\nhelpstream demo: cannot reach {url} ({exc}); is it up?", file=sys.stderr)
         return 1
     return 0
+
+
+def _demo_key(settings: Settings) -> str:
+    """No key given: make one in the database `up` uses (same resolution as `keys create`)."""
+    import asyncpg
+
+    from api.auth import create_key
+    from db.migrate import migrate
+
+    async def make(database_url: str) -> str:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await migrate(conn)
+            return (await create_key(conn, "admin", "demo")).key
+        finally:
+            await conn.close()
+
+    with database_url_for(settings) as database_url:
+        return asyncio.run(make(database_url))
 
 
 @contextmanager
@@ -277,9 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="load a demo help desk and support-site clickstream through the API"
     )
-    demo.add_argument("--url", default="http://127.0.0.1:8000", help="a running helpstream")
     demo.add_argument(
-        "--api-key", dest="api_key", help="an ingest+read or admin key (or HELPSTREAM_API_KEY)"
+        "--url", help="a running helpstream (default: http://HELPSTREAM_HOST:HELPSTREAM_PORT)"
+    )
+    demo.add_argument("--data-dir", dest="data_dir", help="as given to `up` (to make a key)")
+    demo.add_argument(
+        "--api-key",
+        dest="api_key",
+        help="an admin key (or HELPSTREAM_API_KEY); default: a new one from the database",
     )
     demo.add_argument("--seed", type=int, default=2018, help="same seed, same data")
     demo.set_defaults(func=cmd_demo)

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 BIGINT_MAX = 2**63 - 1
 TIMESTAMP_MAX = 253402300799  # 9999-12-31T23:59:59Z
@@ -93,6 +93,12 @@ class ClickIn(BaseModel):
     )
     variant: Variant = "default"
 
+    @field_validator("variant", mode="before")
+    @classmethod
+    def _null_variant_is_default(cls, value: object) -> object:
+        """`"variant": null` means the same as leaving it out."""
+        return "default" if value is None else value
+
 
 class ClickBatchIn(BaseModel):
     events: list[ClickIn] = Field(min_length=1, max_length=10_000)
@@ -145,7 +151,9 @@ class PageStats(BaseModel):
     visits: int
     departures: int
     turnarounds: int
-    turnaround_rate: float = Field(description="turnarounds / departures (0 without departures).")
+    turnaround_rate: float | None = Field(
+        description="turnarounds / departures; null without departures."
+    )
     resolutions: int
     z_score: float | None = Field(
         description="(t − d·p) / sqrt(d·p·(1−p)) with p the global rate; null when undefined."
@@ -154,5 +162,7 @@ class PageStats(BaseModel):
 
 
 class PageMetrics(BaseModel):
-    global_turnaround_rate: float = Field(description="Σ turnarounds / Σ departures.")
+    global_turnaround_rate: float | None = Field(
+        description="p = Σ turnarounds / Σ departures; null without departures."
+    )
     items: list[PageStats]

@@ -109,7 +109,8 @@ class Worker:
             self.handlers,
             batch_entries=self.settings.worker_batch_entries,
             block_ms=self.settings.worker_block_ms,
-            sweep_seconds=self.settings.worker_sweep_seconds,
+            # Often enough that a short path_timeout is honoured on the wall clock too.
+            sweep_seconds=min(self.settings.worker_sweep_seconds, self.settings.path_timeout / 4),
         )
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop), name=f"partition-{partition}")

@@ -180,11 +180,13 @@ async def page_metrics(
                 visits=r["visits"],
                 departures=r["departures"],
                 turnarounds=r["turnarounds"],
-                turnaround_rate=r["turnarounds"] / r["departures"] if r["departures"] else 0.0,
+                turnaround_rate=_ratio(r["turnarounds"], r["departures"]),
                 resolutions=r["resolutions"],
                 z_score=z,
                 flagged=z is not None and z >= 3,
             )
         )
     items.sort(key=lambda s: (s.z_score is None, -(s.z_score or 0.0), s.page_id))
-    return PageMetrics(global_turnaround_rate=p, items=items[:limit])
+    return PageMetrics(
+        global_turnaround_rate=_ratio(total_turnarounds, total_departures), items=items[:limit]
+    )
