@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 BIGINT_MAX = 2**63 - 1
 TIMESTAMP_MAX = 253402300799  # 9999-12-31T23:59:59Z
@@ -92,13 +92,6 @@ class ClickIn(BaseModel):
         default=None, description="Deliveries with the same event_id count once."
     )
     variant: Variant = "default"
-
-    @field_validator("variant", mode="before")
-    @classmethod
-    def _null_variant_is_default(cls, value: object) -> object:
-        """`"variant": null` means the same as leaving it out."""
-        return "default" if value is None else value
-
 
 class ClickBatchIn(BaseModel):
     events: list[ClickIn] = Field(min_length=1, max_length=10_000)
