@@ -93,6 +93,7 @@ class ClickIn(BaseModel):
     )
     variant: Variant = "default"
 
+
 class ClickBatchIn(BaseModel):
     events: list[ClickIn] = Field(min_length=1, max_length=10_000)
 

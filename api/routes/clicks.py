@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from api.buffering import buffer_events
+from api.buffering import buffer_events, check_batch_size
 from api.deps import Deps
 from api.models import Accepted, ClickBatchIn, ClickIn
 from api.openapi import request_body
@@ -92,15 +92,5 @@ async def post_click(request: Request, deps: Deps) -> Accepted:
 )
 async def post_click_batch(request: Request, deps: Deps) -> Accepted:
     batch = await _parse(request, ClickBatchIn)
-    if len(batch.events) > deps.settings.max_batch_events:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "too_long",
-                    "loc": ("body", "events"),
-                    "msg": f"at most {deps.settings.max_batch_events} events per batch",
-                    "input": None,
-                }
-            ]
-        )
+    check_batch_size(deps, len(batch.events))
     return await buffer_clicks(deps, batch.events)
