@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +20,17 @@ from api.models import ClickBatchIn, ClickIn
 from api.models_support import SupportBatchIn, SupportEventIn
 from api.openapi import install_openapi
 from api.redact import install_log_redaction
-from api.routes import clicks, health, keys, paths, prometheus, reports, support
+from api.routes import (
+    clicks,
+    dashboard,
+    health,
+    keys,
+    paths,
+    prometheus,
+    reports,
+    stream,
+    support,
+)
 from api.routes.keys import KeyCreate
 from api.settings import Settings
 from db.migrate import migrate
@@ -74,7 +85,10 @@ def create_app(settings: Settings) -> FastAPI:
             await backlog.stop()
             await writer.stop()
             await redis.aclose()
-            await pool.close()
+            try:  # a connection still held by a cancelled request must not block exit
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except TimeoutError:
+                pool.terminate()
 
     app = FastAPI(
         title="helpstream",
@@ -98,8 +112,10 @@ def create_app(settings: Settings) -> FastAPI:
     # Every router but health's is behind a scope (tests/integration/test_auth.py fails
     # for any route that is neither in api.auth.PUBLIC_PATHS nor scoped).
     app.include_router(health.router)
+    app.include_router(dashboard.router)
     app.include_router(clicks.router, **scoped("ingest"))
     app.include_router(paths.router, **scoped("read"))
+    app.include_router(stream.router, **scoped("read"))
     app.include_router(support.router, **scoped("ingest"))
     app.include_router(reports.router, **scoped("read"))
     app.include_router(prometheus.router, **scoped("read"))

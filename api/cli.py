@@ -43,6 +43,8 @@ def cmd_api(args: argparse.Namespace) -> int:
         http="auto",
         log_level="info",
         access_log=False,
+        # Open event streams never end by themselves: cancel them this long after a SIGTERM.
+        timeout_graceful_shutdown=5,
     )
     return 0
 

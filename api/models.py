@@ -160,3 +160,28 @@ class PageMetrics(BaseModel):
         description="p = Σ turnarounds / Σ departures; null without departures."
     )
     items: list[PageStats]
+
+
+class TimelineBucket(BaseModel):
+    bucket: int = Field(description="Start of the bucket (unix seconds, a multiple of its size).")
+    completed: int
+    resolved: int
+    abandoned: int
+
+
+class PathTimeline(BaseModel):
+    bucket_seconds: int
+    items: list[TimelineBucket] = Field(description="Buckets with completed paths, ascending.")
+
+
+class TopPath(BaseModel):
+    path: list[int]
+    count: int = Field(description="Resolved paths that visited exactly these pages.")
+
+
+class TopPaths(BaseModel):
+    items: list[TopPath]
+
+
+class Variants(BaseModel):
+    variants: list[str] = Field(description="Variants with completed paths, sorted.")

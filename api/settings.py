@@ -88,6 +88,18 @@ class Settings(BaseSettings):
     rate_limit_admin: int = Field(
         default=50, ge=0, description="Requests per second per key on admin routes (0: none)."
     )
+    stream_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often `GET /v1/metrics/stream` re-reads the metrics it sends.",
+    )
+    stream_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=15,
+        description="Longest silence on `GET /v1/metrics/stream` before a keepalive comment.",
+    )
     cors_origins: str = Field(
         default="",
         description="Comma-separated origins allowed to call the API from browsers; "

@@ -103,7 +103,13 @@ async def serve(settings: Settings) -> AsyncIterator[str]:
     """A real uvicorn server for ``create_app(settings)`` on a free port; yields its URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -114,7 +120,7 @@ async def serve(settings: Settings) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await task
+        await asyncio.wait_for(task, timeout=30)
 
 
 @pytest_asyncio.fixture
@@ -167,7 +173,7 @@ class WorkerHandle:
     async def shutdown(self) -> None:
         if self.task is not None:
             self.stop.set()
-            await self.task
+            await asyncio.wait_for(self.task, timeout=30)
             self.task = None
 
 
@@ -209,3 +215,22 @@ async def wait_drained(
         if loop.time() > deadline:
             raise TimeoutError("workers did not apply every entry in time")
         await asyncio.sleep(0.02)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dump_tasks_on_sigusr1() -> Iterator[None]:
+    """`kill -USR1 <pytest pid>` prints every asyncio task's stack: for diagnosing hangs."""
+    import signal
+    import sys
+
+    def dump(signum: int, frame: object) -> None:
+        try:
+            tasks = asyncio.all_tasks(asyncio.get_event_loop())
+        except RuntimeError:
+            return
+        for task in tasks:
+            task.print_stack(file=sys.stderr)
+
+    previous = signal.signal(signal.SIGUSR1, dump)
+    yield
+    signal.signal(signal.SIGUSR1, previous)

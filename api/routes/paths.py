@@ -12,8 +12,20 @@ from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 
 from api.deps import Deps
-from api.models import PageMetrics, PageStats, PathMetrics, PathOut, PathPage, PathStatusName
-from api.windows import window
+from api.models import (
+    PageMetrics,
+    PageStats,
+    PathMetrics,
+    PathOut,
+    PathPage,
+    PathStatusName,
+    PathTimeline,
+    TimelineBucket,
+    TopPath,
+    TopPaths,
+    Variants,
+)
+from api.windows import UNBOUNDED_HIGH, UNBOUNDED_LOW, window
 from db import query
 
 router = APIRouter(tags=["paths"])
@@ -190,3 +202,100 @@ async def page_metrics(
     return PageMetrics(
         global_turnaround_rate=_ratio(total_turnarounds, total_departures), items=items[:limit]
     )
+
+
+MAX_TIMELINE_BUCKETS = 10_000
+
+
+@router.get(
+    "/v1/metrics/paths/timeline",
+    response_model=PathTimeline,
+    summary="Resolved and abandoned paths per time bucket",
+    description="Completed paths counted by the bucket of their end time, from the per-minute "
+    "rollups: a minute counts when it overlaps [since, until]. `bucket` is the bucket size in "
+    "seconds (a multiple of 60). Buckets without paths are left out; at most the latest "
+    f"{MAX_TIMELINE_BUCKETS} buckets are returned.",
+)
+async def path_timeline(
+    deps: Deps,
+    variant: VariantQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    bucket: Annotated[
+        int, Query(ge=60, le=366 * 86_400, multiple_of=60, description="Bucket size (s).")
+    ] = 3600,
+) -> PathTimeline:
+    rows = await deps.pool.fetch(
+        """
+        SELECT bucket - ((bucket % $4) + $4) % $4 AS start,
+               sum(completed)::bigint AS completed,
+               sum(resolved)::bigint AS resolved,
+               sum(abandoned)::bigint AS abandoned
+        FROM path_rollups
+        WHERE ($1::text IS NULL OR variant = $1) AND bucket >= $2 AND bucket <= $3
+        GROUP BY 1
+        HAVING sum(completed) > 0
+        ORDER BY 1 DESC
+        LIMIT $5
+        """,
+        variant,
+        UNBOUNDED_LOW if since is None else since - 59,
+        UNBOUNDED_HIGH if until is None else until,
+        bucket,
+        MAX_TIMELINE_BUCKETS,
+    )
+    items = [
+        TimelineBucket(
+            bucket=r["start"],
+            completed=r["completed"],
+            resolved=r["resolved"],
+            abandoned=r["abandoned"],
+        )
+        for r in reversed(rows)
+    ]
+    return PathTimeline(bucket_seconds=bucket, items=items)
+
+
+@router.get(
+    "/v1/metrics/top-paths",
+    response_model=TopPaths,
+    summary="The most common paths to resolution, with counts",
+    description="Resolved paths ending in [since, until] grouped by their exact page "
+    "sequence, most frequent first (ties: shorter first).",
+)
+async def top_paths(
+    deps: Deps,
+    variant: VariantQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+) -> TopPaths:
+    rows = await deps.pool.fetch(
+        """
+        SELECT pages, count(*) AS n
+        FROM paths
+        WHERE status = 'resolved' AND ($1::text IS NULL OR variant = $1)
+          AND end_ts BETWEEN $2 AND $3
+        GROUP BY pages
+        ORDER BY n DESC, cardinality(pages), pages
+        LIMIT $4
+        """,
+        variant,
+        UNBOUNDED_LOW if since is None else since,
+        UNBOUNDED_HIGH if until is None else until,
+        limit,
+    )
+    return TopPaths(items=[TopPath(path=list(r["pages"]), count=r["n"]) for r in rows])
+
+
+@router.get(
+    "/v1/metrics/variants",
+    response_model=Variants,
+    summary="The variants (site compositions) that have completed paths",
+    description="At most 100, sorted; compare them with `/v1/metrics/paths?variant=`.",
+)
+async def variants(deps: Deps) -> Variants:
+    rows = await deps.pool.fetch(
+        "SELECT DISTINCT variant FROM path_rollups WHERE completed > 0 ORDER BY variant LIMIT 100"
+    )
+    return Variants(variants=[r["variant"] for r in rows])

@@ -5,7 +5,9 @@ as documented, schema-violating input rejected, auth enforced, 405s with Allow, 
 its examples, coverage, fuzzing and stateful phases. One exception: "schema-valid input
 accepted" is off for the read endpoints whose parameters carry meaning JSON Schema cannot
 express (an opaque `cursor`; report dates where `to` may not precede `from`), which are
-rightly answered 422.
+rightly answered 422. The live event stream (`GET /v1/metrics/stream`) is left out: it
+never ends, so every call would run into the request timeout; tests/integration/
+test_dashboard.py covers it.
 
 Afterwards every event the fuzzer got accepted must have been applied by the worker
 without a dead letter: a 202 promises that. Bounded for CI (about a minute); more with
@@ -40,7 +42,12 @@ enabled = true
 [[operations]]
 include-path-regex = "^/v1/(paths|reports/)"
 checks.positive_data_acceptance.enabled = false
+
+[[operations]]
+include-path = "/v1/metrics/stream"
+enabled = false
 """
+NOT_FUZZED = 1  # the operations disabled above (still counted in the report's total)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -99,7 +106,7 @@ async def test_fuzz_finds_no_server_error_and_no_schema_violation(
     assert process.returncode == 0, text[-20_000:]
     assert result["failures"] == [] and result["errors"] == [], text[-20_000:]
     assert result["warnings"]["missing_auth"] == [], "the fuzzer's key stopped working"
-    assert result["operations"]["tested"] == result["operations"]["total"]
+    assert result["operations"]["tested"] == result["operations"]["total"] - NOT_FUZZED
     assert cases["generated"] >= 500
 
     await wait_drained(redis, pool, settings.partitions, within=60)

@@ -1,0 +1,41 @@
+"""`GET /dashboard`: the single-page dashboard (contract §5), public like the docs.
+
+The page holds no key and no data: it asks for a `read` key, keeps it in the browser's
+sessionStorage and calls the JSON API with it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+import orjson
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from api.models_support import CATEGORIES
+
+router = APIRouter(tags=["dashboard"])
+
+# The page runs only its own inline script and style and talks only to this origin.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src data:; connect-src 'self'; form-action 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+
+@cache
+def dashboard_html() -> str:
+    """The page, with the ticket categories the `category` filter offers filled in."""
+    page = resources.files("api").joinpath("static", "dashboard.html").read_text("utf-8")
+    categories = orjson.dumps(list(CATEGORIES)).decode().replace("<", "\\u003c")
+    return page.replace("__CATEGORIES__", categories)
+
+
+@router.get("/dashboard", include_in_schema=False)
+async def dashboard() -> HTMLResponse:
+    return HTMLResponse(dashboard_html(), headers=SECURITY_HEADERS)
