@@ -70,6 +70,23 @@ class BenchError(Exception):
 # --------------------------------------------------------------------------- arguments
 
 
+def bench_main(
+    name: str,
+    build_parser: Callable[[], argparse.ArgumentParser],
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    argv: list[str] | None,
+) -> int:
+    """A benchmark's command line: 2 when it could not run, 1 on a missed target with --check."""
+    args = build_parser().parse_args(argv)
+    install_signal_handlers(args.max_seconds)
+    try:
+        result = run(args)
+    except BenchError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    return 1 if args.check and result["verdict"] != "PASS" else 0
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("servers (isolated from test data)")
     group.add_argument(

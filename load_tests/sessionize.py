@@ -345,14 +345,7 @@ def _report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    common.install_signal_handlers(args.max_seconds)
-    try:
-        result = run(args)
-    except BenchError as exc:
-        print(f"{NAME}: {exc}", file=sys.stderr)
-        return 2
-    return 1 if args.check and result["verdict"] != "PASS" else 0
+    return common.bench_main(NAME, build_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 
 from api.deps import Deps
 from api.models_support import (
@@ -102,9 +103,12 @@ def report_filters(
 Filters = Annotated[ReportFilters, Depends(report_filters)]
 
 
-async def _fetch(deps: Deps, name: str, filters: ReportFilters) -> list[Any]:
-    rows: list[Any] = await deps.pool.fetch(query(name), *filters.args)
-    return rows
+M = TypeVar("M", bound=BaseModel)
+
+
+async def _report(deps: Deps, name: str, filters: ReportFilters, model: type[M]) -> list[M]:
+    """Run `db/queries/<name>.sql` with the filters; one `model` per row."""
+    return [model(**dict(r)) for r in await deps.pool.fetch(query(name), *filters.args)]
 
 
 @router.get(
@@ -117,8 +121,7 @@ async def _fetch(deps: Deps, name: str, filters: ReportFilters) -> list[Any]:
     "all figures are null when there are no tickets." + FILTERS_DOC,
 )
 async def resolution_time(deps: Deps, filters: Filters) -> ResolutionTime:
-    row = (await _fetch(deps, "report_resolution_time", filters))[0]
-    return ResolutionTime(**dict(row))
+    return (await _report(deps, "report_resolution_time", filters, ResolutionTime))[0]
 
 
 @router.get(
@@ -130,8 +133,7 @@ async def resolution_time(deps: Deps, filters: Filters) -> ResolutionTime:
     "has are not listed." + FILTERS_DOC,
 )
 async def agents_per_ticket(deps: Deps, filters: Filters) -> list[AgentsPerTicket]:
-    rows = await _fetch(deps, "report_agents_per_ticket", filters)
-    return [AgentsPerTicket(**dict(r)) for r in rows]
+    return await _report(deps, "report_agents_per_ticket", filters, AgentsPerTicket)
 
 
 @router.get(
@@ -143,8 +145,7 @@ async def agents_per_ticket(deps: Deps, filters: Filters) -> list[AgentsPerTicke
     'on (0 included). `agent` is "First Last", null for an agent never upserted.' + FILTERS_DOC,
 )
 async def tickets_per_agent(deps: Deps, filters: Filters) -> list[TicketsPerAgent]:
-    rows = await _fetch(deps, "report_tickets_per_agent", filters)
-    return [TicketsPerAgent(**dict(r)) for r in rows]
+    return await _report(deps, "report_tickets_per_agent", filters, TicketsPerAgent)
 
 
 @router.get(
@@ -156,8 +157,7 @@ async def tickets_per_agent(deps: Deps, filters: Filters) -> list[TicketsPerAgen
     "never merged; months without tickets are not listed." + FILTERS_DOC,
 )
 async def resolution_time_by_month(deps: Deps, filters: Filters) -> list[ResolutionTimeByMonth]:
-    rows = await _fetch(deps, "report_resolution_time_by_month", filters)
-    return [ResolutionTimeByMonth(**dict(r)) for r in rows]
+    return await _report(deps, "report_resolution_time_by_month", filters, ResolutionTimeByMonth)
 
 
 @router.get(
@@ -171,8 +171,7 @@ async def resolution_time_by_month(deps: Deps, filters: Filters) -> list[Resolut
     "agents without rated tickets." + FILTERS_DOC,
 )
 async def agent_ratings(deps: Deps, filters: Filters) -> list[AgentRating]:
-    rows = await _fetch(deps, "report_agent_ratings", filters)
-    return [AgentRating(**dict(r)) for r in rows]
+    return await _report(deps, "report_agent_ratings", filters, AgentRating)
 
 
 @router.get(
@@ -186,8 +185,7 @@ async def agent_ratings(deps: Deps, filters: Filters) -> list[AgentRating]:
     "`unanswered_tickets` counts tickets with no agent message yet." + FILTERS_DOC,
 )
 async def first_response_time(deps: Deps, filters: Filters) -> FirstResponseTime:
-    row = (await _fetch(deps, "report_first_response_time", filters))[0]
-    return FirstResponseTime(**dict(row))
+    return (await _report(deps, "report_first_response_time", filters, FirstResponseTime))[0]
 
 
 @router.get(
@@ -199,5 +197,4 @@ async def first_response_time(deps: Deps, filters: Filters) -> FirstResponseTime
     "satisfied / responses (0..1, null without responses)." + FILTERS_DOC,
 )
 async def csat(deps: Deps, filters: Filters) -> Csat:
-    row = (await _fetch(deps, "report_csat", filters))[0]
-    return Csat(**dict(row))
+    return (await _report(deps, "report_csat", filters, Csat))[0]
