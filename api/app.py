@@ -15,6 +15,7 @@ from api.auth import Guard, scoped
 from api.body_limit import BodySizeLimit
 from api.deps import Resources
 from api.errors import install_error_handlers
+from api.fast_ingest import FastClickIngest
 from api.ingest import BacklogMonitor, StreamWriter
 from api.models import ClickBatchIn, ClickIn
 from api.models_support import SupportBatchIn, SupportEventIn
@@ -97,6 +98,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_log_redaction()
+    # Innermost first: the click fast path runs inside the body limit (and CORS).
+    app.add_middleware(FastClickIngest)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origin_list():
         app.add_middleware(

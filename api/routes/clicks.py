@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, status
@@ -62,11 +63,13 @@ def to_event(click: ClickIn) -> ClickEvent:
     )
 
 
-async def buffer_clicks(deps: Deps, clicks: list[ClickIn]) -> Accepted:
+def routed_clicks(clicks: list[ClickIn]) -> Iterator[tuple[int, list[Any]]]:
     """Clicks are partitioned by customer: one customer's clicks are applied in order."""
-    return await buffer_events(
-        deps, "clicks", ((c.customer_id, to_event(c).to_wire()) for c in clicks)
-    )
+    return ((c.customer_id, to_event(c).to_wire()) for c in clicks)
+
+
+async def buffer_clicks(deps: Deps, clicks: list[ClickIn]) -> Accepted:
+    return await buffer_events(deps, "clicks", routed_clicks(clicks))
 
 
 @router.post(
