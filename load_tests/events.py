@@ -4,7 +4,7 @@
 back-button jumps, resolutions, idle gaps). Here its clicks are put in one global event-time
 order, as a site would send them, and turned into request bodies or, for preloading the
 streams directly, into exactly the stream entries `POST /v1/clicks/batch` would write
-(the API's own `to_event` / `encode_events` / `stream_key`, so the format cannot drift).
+(the API's own `to_wire` / `encode_events` / `stream_key`, so the format cannot drift).
 """
 
 from __future__ import annotations
@@ -63,10 +63,10 @@ def stream_entries(
     """The entries that POSTing `clicks` in requests of `request_size` would append.
 
     Mirrors `api.routes.clicks.buffer_clicks`: validate with the API's model, derive the
-    event key with its `to_event`, one entry per (request, partition touched).
+    event key with its `to_wire`, one entry per (request, partition touched).
     """
     from api.models import ClickIn
-    from api.routes.clicks import to_event
+    from api.routes.clicks import to_wire
     from workers.streams import encode_events, stream_key
 
     entries: list[StreamEntry] = []
@@ -74,7 +74,7 @@ def stream_entries(
         by_partition: dict[int, list[list[Any]]] = defaultdict(list)
         for sent in clicks[start : start + request_size]:
             click = ClickIn.model_validate(sent.body())
-            by_partition[click.customer_id % partitions].append(to_event(click).to_wire())
+            by_partition[click.customer_id % partitions].append(to_wire(click))
         for partition, wire in by_partition.items():
             entries.append(
                 StreamEntry(

@@ -3,7 +3,7 @@
 * `bare`: a trivial ASGI app that reads the body and answers 202 `{"accepted": 1}`: the
   ceiling uvicorn itself sets on this machine (the ratio's denominator).
 * `noio`: FastAPI with the real click routes' parsing and stream encoding (pydantic
-  validation, `to_event`, orjson) but no auth, no Redis: splits the app's cost into
+  validation, `to_wire`, orjson) but no auth, no Redis: splits the app's cost into
   "framework + validation" and "auth + rate limit + Redis round trip".
 * `app`: the real `create_app(Settings())`, for loop/http combinations other than the
   "auto" that `helpstream api` uses (the benchmarks run `helpstream api` itself for "auto").
@@ -58,7 +58,7 @@ def noio_app() -> Any:
     # (FastAPI resolves the handlers' annotations in this module's globals: Request is
     # imported at module level.)
     from api.models import Accepted, ClickBatchIn, ClickIn
-    from api.routes.clicks import _parse, to_event
+    from api.routes.clicks import _parse, to_wire
     from workers.streams import encode_events
 
     app = FastAPI()
@@ -70,13 +70,13 @@ def noio_app() -> Any:
     @app.post("/v1/clicks", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
     async def post_click(request: Request) -> Accepted:
         click = await _parse(request, ClickIn)
-        encode_events([to_event(click).to_wire()])
+        encode_events([to_wire(click)])
         return Accepted(accepted=1)
 
     @app.post("/v1/clicks/batch", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
     async def post_batch(request: Request) -> Accepted:
         batch = await _parse(request, ClickBatchIn)
-        encode_events([to_event(c).to_wire() for c in batch.events])
+        encode_events([to_wire(c) for c in batch.events])
         return Accepted(accepted=len(batch.events))
 
     return app

@@ -22,6 +22,19 @@ from workers.rollups import RollupDelta
 from workers.sessionizer import Click, Path, choose_cut, close_if_idle, is_late, sessionize
 
 
+def wire_form(
+    timestamp: int,
+    customer_id: int,
+    source: int,
+    target: int,
+    resolved: bool,
+    event_key: str,
+    variant: str,
+) -> list[Any]:
+    """A click as the API writes it to the stream (read back by `ClickEvent.from_wire`)."""
+    return [timestamp, customer_id, source, target, resolved, event_key, variant]
+
+
 @dataclass(frozen=True, slots=True)
 class ClickEvent:
     """A click as it travels through the stream, with its de-duplication key."""
@@ -31,7 +44,7 @@ class ClickEvent:
 
     def to_wire(self) -> list[Any]:
         c = self.click
-        return [
+        return wire_form(
             c.timestamp,
             c.customer_id,
             c.source,
@@ -39,7 +52,7 @@ class ClickEvent:
             c.resolved,
             str(self.event_key),
             c.variant,
-        ]
+        )
 
     @classmethod
     def from_wire(cls, raw: Any) -> ClickEvent:
