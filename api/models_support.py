@@ -82,28 +82,28 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class CustomerUpserted(_Event):
+class _Person(_Event):
+    """What customers and agents share."""
+
+    email: Email | None = None
+    first_name: Name
+    last_name: Name
+    phone: Phone | None = None
+    timestamp: OptionalTimestamp = None
+
+
+class CustomerUpserted(_Person):
     """Create or update a customer."""
 
     type: Literal["customer.upserted"]
     customer_id: Id
-    email: Email | None = None
-    first_name: Name
-    last_name: Name
-    phone: Phone | None = None
-    timestamp: OptionalTimestamp = None
 
 
-class AgentUpserted(_Event):
+class AgentUpserted(_Person):
     """Create or update a support agent."""
 
     type: Literal["agent.upserted"]
     agent_id: Id
-    email: Email | None = None
-    first_name: Name
-    last_name: Name
-    phone: Phone | None = None
-    timestamp: OptionalTimestamp = None
 
 
 class TicketOpened(_Event):

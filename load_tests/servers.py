@@ -57,8 +57,9 @@ def noio_app() -> Any:
     """The click routes' request handling up to (not including) auth and Redis."""
     # (FastAPI resolves the handlers' annotations in this module's globals: Request is
     # imported at module level.)
+    from api.buffering import parse_body
     from api.models import Accepted, ClickBatchIn, ClickIn
-    from api.routes.clicks import _parse, to_wire
+    from api.routes.clicks import to_wire
     from workers.streams import encode_events
 
     app = FastAPI()
@@ -69,13 +70,13 @@ def noio_app() -> Any:
 
     @app.post("/v1/clicks", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
     async def post_click(request: Request) -> Accepted:
-        click = await _parse(request, ClickIn)
+        click = await parse_body(request, ClickIn)
         encode_events([to_wire(click)])
         return Accepted(accepted=1)
 
     @app.post("/v1/clicks/batch", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
     async def post_batch(request: Request) -> Accepted:
-        batch = await _parse(request, ClickBatchIn)
+        batch = await parse_body(request, ClickBatchIn)
         encode_events([to_wire(c) for c in batch.events])
         return Accepted(accepted=len(batch.events))
 

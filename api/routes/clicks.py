@@ -4,39 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
 
-from api.buffering import buffer_events, check_batch_size
+from api.buffering import INGEST_RESPONSES, buffer_events, check_batch_size, parse_body
 from api.deps import Deps
 from api.models import Accepted, ClickBatchIn, ClickIn
 from api.openapi import request_body
 from workers.clicks import wire_form
 
 router = APIRouter(prefix="/v1/clicks", tags=["clicks"])
-
-M = TypeVar("M", bound=BaseModel)
-
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"description": "Request body too large"},
-    422: {"description": "Invalid event: `detail` names each bad field (and event index)"},
-    503: {"description": "Event buffer unreachable or over its backlog limit (see Retry-After)"},
-}
-
-
-async def _parse(request: Request, model: type[M]) -> M:
-    """Validate the raw body with pydantic-core's JSON parser (faster than dict first)."""
-    body = await request.body()
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False)
-        for error in errors:
-            error["loc"] = ("body", *error["loc"])
-        raise RequestValidationError(errors) from None
 
 
 def content_key(click: ClickIn) -> str:
@@ -79,11 +57,11 @@ async def buffer_clicks(deps: Deps, clicks: list[ClickIn]) -> Accepted:
     status_code=status.HTTP_202_ACCEPTED,
     summary="Record one click",
     response_model=Accepted,
-    responses=_RESPONSES,
+    responses=INGEST_RESPONSES,
     openapi_extra=request_body(ClickIn),
 )
 async def post_click(request: Request, deps: Deps) -> Accepted:
-    click = await _parse(request, ClickIn)
+    click = await parse_body(request, ClickIn)
     return await buffer_clicks(deps, [click])
 
 
@@ -92,10 +70,10 @@ async def post_click(request: Request, deps: Deps) -> Accepted:
     status_code=status.HTTP_202_ACCEPTED,
     summary="Record up to 10,000 clicks; any bad event rejects the whole batch",
     response_model=Accepted,
-    responses=_RESPONSES,
+    responses=INGEST_RESPONSES,
     openapi_extra=request_body(ClickBatchIn),
 )
 async def post_click_batch(request: Request, deps: Deps) -> Accepted:
-    batch = await _parse(request, ClickBatchIn)
+    batch = await parse_body(request, ClickBatchIn)
     check_batch_size(deps, len(batch.events))
     return await buffer_clicks(deps, batch.events)

@@ -7,13 +7,9 @@ applies a ticket's events; upserts of customers and agents go by their own id.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
 from fastapi import APIRouter, Request, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
 
-from api.buffering import buffer_events, check_batch_size
+from api.buffering import INGEST_RESPONSES, buffer_events, check_batch_size, parse_body
 from api.deps import Deps
 from api.models import Accepted
 from api.models_support import (
@@ -33,14 +29,6 @@ from workers import support as wire
 
 router = APIRouter(prefix="/v1/support-events", tags=["help desk"])
 
-M = TypeVar("M", bound=BaseModel)
-
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"description": "Request body too large"},
-    422: {"description": "Invalid event: `detail` names each bad field (and event index)"},
-    503: {"description": "Event buffer unreachable or over its backlog limit (see Retry-After)"},
-}
-
 
 def _clean_loc(loc: tuple[int | str, ...], error_type: str) -> tuple[int | str, ...]:
     """Drop pydantic's union tag from a location: ("events", 3, "ticket.rated", "rating")
@@ -49,18 +37,6 @@ def _clean_loc(loc: tuple[int | str, ...], error_type: str) -> tuple[int | str, 
     if error_type in ("union_tag_not_found", "union_tag_invalid"):
         cleaned = (*cleaned, "type")
     return ("body", *cleaned)
-
-
-async def _parse(request: Request, model: type[M]) -> M:
-    """Validate the raw body with pydantic-core's JSON parser, as the click routes do."""
-    body = await request.body()
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False)
-        for error in errors:
-            error["loc"] = _clean_loc(tuple(error["loc"]), error["type"])
-        raise RequestValidationError(errors) from None
 
 
 def to_event(e: AnySupportEvent) -> tuple[int, wire.SupportEvent]:
@@ -106,11 +82,11 @@ async def buffer_support(deps: Deps, events: list[AnySupportEvent]) -> Accepted:
     "counts; of two upserts of a person the later `timestamp` (ties: by content). "
     "`sender_id` is the agent's `agent_id` or the customer's `customer_id`.",
     response_model=Accepted,
-    responses=_RESPONSES,
+    responses=INGEST_RESPONSES,
     openapi_extra=request_body(SupportEventIn),
 )
 async def post_support_event(request: Request, deps: Deps) -> Accepted:
-    event = await _parse(request, SupportEventIn)
+    event = await parse_body(request, SupportEventIn, _clean_loc)
     return await buffer_support(deps, [event.root])
 
 
@@ -119,10 +95,10 @@ async def post_support_event(request: Request, deps: Deps) -> Accepted:
     status_code=status.HTTP_202_ACCEPTED,
     summary="Record up to 10,000 help-desk events; any bad event rejects the whole batch",
     response_model=Accepted,
-    responses=_RESPONSES,
+    responses=INGEST_RESPONSES,
     openapi_extra=request_body(SupportBatchIn),
 )
 async def post_support_batch(request: Request, deps: Deps) -> Accepted:
-    batch = await _parse(request, SupportBatchIn)
+    batch = await parse_body(request, SupportBatchIn, _clean_loc)
     check_batch_size(deps, len(batch.events))
     return await buffer_support(deps, list(batch.events))
