@@ -5,23 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-import asyncpg
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api.auth import Guard, scoped
-from api.body_limit import BodySizeLimit
-from api.deps import Resources
-from api.errors import install_error_handlers
-from api.fast_ingest import FastClickIngest
-from api.ingest import BacklogMonitor, StreamWriter
-from api.models import ClickBatchIn, ClickIn
-from api.models_support import SupportBatchIn, SupportEventIn
-from api.openapi import install_openapi
-from api.redact import install_log_redaction
-from api.routes import (
+from helpstream import __version__
+from helpstream.api.auth import Guard, scoped
+from helpstream.api.body_limit import BodySizeLimit
+from helpstream.api.buffering import EventBuffer
+from helpstream.api.deps import State
+from helpstream.api.errors import install_error_handlers
+from helpstream.api.fast_ingest import FastClickIngest
+from helpstream.api.models import ClickBatchIn, ClickIn
+from helpstream.api.models_support import SupportBatchIn, SupportEventIn
+from helpstream.api.openapi import install_openapi
+from helpstream.api.routes import (
     clicks,
     dashboard,
     health,
@@ -32,10 +30,11 @@ from api.routes import (
     stream,
     support,
 )
-from api.routes.keys import KeyCreate
-from api.settings import Settings
-from db.migrate import migrate
-from workers.streams import connect_redis
+from helpstream.api.routes.keys import KeyCreate
+from helpstream.database import create_pool
+from helpstream.logs import install_log_redaction
+from helpstream.settings import Settings
+from helpstream.streams import connect_redis
 
 DESCRIPTION = """
 helpstream measures how customers move through a self-service support site.
@@ -63,28 +62,18 @@ def create_app(settings: Settings) -> FastAPI:
     database_url, redis_url = settings.require_urls()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        pool = await asyncpg.create_pool(
-            database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
-        )
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        pool = await create_pool(database_url, settings)
         redis = connect_redis(redis_url, settings.redis_cluster)
-        writer = StreamWriter(redis)
-        backlog = BacklogMonitor(redis, settings.partitions, settings.max_backlog)
+        buffer = EventBuffer(settings, redis)
         guard = Guard(settings, pool, redis)
         try:
-            async with pool.acquire() as conn:
-                await migrate(conn)
-            writer.start()
-            backlog.start()
+            buffer.start()
             guard.start()
-            yield {
-                "resources": Resources(settings, pool, redis, writer, backlog),
-                "auth": guard,
-            }
+            yield State(settings=settings, pool=pool, redis=redis, buffer=buffer, guard=guard)
         finally:
             await guard.stop()
-            await backlog.stop()
-            await writer.stop()
+            await buffer.stop()
             await redis.aclose()
             try:  # a connection still held by a cancelled request must not block exit
                 await asyncio.wait_for(pool.close(), timeout=10)
@@ -93,7 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         title="helpstream",
-        version="0.1.0",
+        version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
     )
@@ -113,7 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_openapi(app, [ClickIn, ClickBatchIn, SupportEventIn, SupportBatchIn, KeyCreate])
 
     # Every router but health's is behind a scope (tests/integration/test_auth.py fails
-    # for any route that is neither in api.auth.PUBLIC_PATHS nor scoped).
+    # for any route that is neither in helpstream.api.auth.PUBLIC_PATHS nor scoped).
     app.include_router(health.router)
     app.include_router(dashboard.router)
     app.include_router(clicks.router, **scoped("ingest"))

@@ -1,20 +1,21 @@
-"""The one way a route puts events into the streams: backlog check, append, 503 on failure."""
+"""The one way a route puts events into the streams: batch limit, backlog check, append.
+
+`EventBuffer` is owned by the app's lifespan; it starts and stops the coalescing
+`StreamWriter` and the `BacklogMonitor` and turns their failures into 503s.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
-from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
 
-from api.deps import Resources
-from api.errors import ServiceUnavailable
-from api.ingest import BufferUnavailable
-from api.models import Accepted
-
-M = TypeVar("M", bound=BaseModel)
+from helpstream.api.errors import ServiceUnavailable
+from helpstream.api.ingest import BacklogMonitor, BufferUnavailable, StreamWriter
+from helpstream.api.models import Accepted
+from helpstream.settings import Settings
+from helpstream.streams import RedisClient
 
 INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "Request body too large"},
@@ -23,50 +24,46 @@ INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _body_loc(loc: tuple[int | str, ...], error_type: str) -> tuple[int | str, ...]:
-    return ("body", *loc)
+class EventBuffer:
+    """Redis Streams as the routes see them: events in, a 202's body or a 503 out."""
 
+    def __init__(self, settings: Settings, redis: RedisClient) -> None:
+        self.partitions = settings.partitions
+        self.max_batch_events = settings.max_batch_events
+        self.retry_after = settings.retry_after_seconds
+        self.writer = StreamWriter(redis)
+        self.backlog = BacklogMonitor(redis, settings.partitions, settings.max_backlog)
 
-async def parse_body(
-    request: Request,
-    model: type[M],
-    locate: Callable[[tuple[int | str, ...], str], tuple[int | str, ...]] = _body_loc,
-) -> M:
-    """Validate the raw body with pydantic-core's JSON parser (faster than a dict first);
-    `locate` turns pydantic's error location into the one the 422 reports."""
-    body = await request.body()
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False)
-        for error in errors:
-            error["loc"] = locate(tuple(error["loc"]), error["type"])
-        raise RequestValidationError(errors) from None
+    def start(self) -> None:
+        self.writer.start()
+        self.backlog.start()
 
+    async def stop(self) -> None:
+        await self.backlog.stop()
+        await self.writer.stop()
 
-def check_batch_size(deps: Resources, size: int) -> None:
-    """The configured batch limit (the schema's 10,000 is the ceiling): a 422 on events."""
-    limit = deps.settings.max_batch_events
-    if size > limit:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "too_long",
-                    "loc": ("body", "events"),
-                    "msg": f"at most {limit} events per batch",
-                    "input": None,
-                }
-            ]
-        )
+    def check_batch_size(self, size: int) -> None:
+        """The configured batch limit (the schema's 10,000 is the ceiling): a 422 on events."""
+        if size > self.max_batch_events:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "too_long",
+                        "loc": ("body", "events"),
+                        "msg": f"at most {self.max_batch_events} events per batch",
+                        "input": None,
+                    }
+                ]
+            )
 
-
-async def buffer_events(deps: Resources, kind: str, routed: Iterable[tuple[int, Any]]) -> Accepted:
-    """Buffer (routing id, wire event) pairs of one stream kind; 202's body once in Redis."""
-    retry_after = deps.settings.retry_after_seconds
-    if deps.backlog.over_limit:
-        raise ServiceUnavailable("workers are behind; retry later", retry_after)
-    try:
-        count = await deps.writer.append_events(kind, routed, deps.settings.partitions)
-    except BufferUnavailable:
-        raise ServiceUnavailable("event buffer unavailable; retry later", retry_after) from None
-    return Accepted(accepted=count)
+    async def buffer(self, kind: str, routed: Iterable[tuple[int, Any]]) -> Accepted:
+        """Buffer (routing id, wire event) pairs of one stream kind; 202's body once in Redis."""
+        if self.backlog.over_limit:
+            raise ServiceUnavailable("workers are behind; retry later", self.retry_after)
+        try:
+            count = await self.writer.append_events(kind, routed, self.partitions)
+        except BufferUnavailable:
+            raise ServiceUnavailable(
+                "event buffer unavailable; retry later", self.retry_after
+            ) from None
+        return Accepted(accepted=count)

@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from api.ingest import BufferUnavailable
-from api.routemap import allowed_methods
+from helpstream.api.ingest import BufferUnavailable
+from helpstream.api.routemap import allowed_methods
 
 log = logging.getLogger(__name__)
 

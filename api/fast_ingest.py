@@ -17,12 +17,11 @@ import orjson
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import Guard
-from api.buffering import buffer_events
-from api.deps import Resources
-from api.errors import ServiceUnavailable
-from api.models import ClickBatchIn, ClickIn
-from api.routes.clicks import routed_clicks
+from helpstream.api.auth import Guard
+from helpstream.api.buffering import EventBuffer
+from helpstream.api.errors import ServiceUnavailable
+from helpstream.api.models import ClickBatchIn, ClickIn
+from helpstream.api.routes.clicks import routed_clicks
 
 ROUTES: dict[str, type[ClickIn] | type[ClickBatchIn]] = {
     "/v1/clicks": ClickIn,
@@ -62,10 +61,10 @@ class FastClickIngest:
     ) -> int | None:
         """Events accepted, or None to let the regular route answer."""
         state: dict[str, Any] = scope.get("state") or {}
-        guard: Guard | None = state.get("auth")
-        resources: Resources | None = state.get("resources")
+        guard: Guard | None = state.get("guard")
+        buffer: EventBuffer | None = state.get("buffer")
         token = _bearer(scope)
-        if guard is None or resources is None or token is None:
+        if guard is None or buffer is None or token is None:
             return None
         key = await guard.keys.authenticate(token)
         if key is None or not key.allows("ingest") or guard.limiter.hit(key.id, "ingest"):
@@ -75,10 +74,10 @@ class FastClickIngest:
         except ValidationError:
             return None
         clicks = parsed.events if isinstance(parsed, ClickBatchIn) else [parsed]
-        if len(clicks) > resources.settings.max_batch_events:
+        if len(clicks) > buffer.max_batch_events:
             return None
         try:
-            return (await buffer_events(resources, "clicks", routed_clicks(clicks))).accepted
+            return (await buffer.buffer("clicks", routed_clicks(clicks))).accepted
         except ServiceUnavailable:
             return None
 

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workers.streams import KINDS, PAYLOAD_FIELD, RedisClient, encode_events, stats_key, stream_key
+from helpstream.streams import KINDS, RedisClient, stats_key, stream_key
+from helpstream.wire import PAYLOAD_FIELD, encode_events
 
 log = logging.getLogger(__name__)
 

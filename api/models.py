@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from helpstream.constants import VARIANT_REGEX
+
 BIGINT_MAX = 2**63 - 1
 TIMESTAMP_MAX = 253402300799  # 9999-12-31T23:59:59Z
 
@@ -56,7 +58,7 @@ Id = Annotated[int, Field(ge=0, le=BIGINT_MAX), BeforeValidator(_json_integer)]
 Variant = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        pattern=VARIANT_REGEX,
         description="The site composition the customer was shown.",
     ),
 ]

@@ -11,24 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, WithJsonSchema
 
-from api.models import Id, UnixSeconds
+from helpstream.api.models import Id, UnixSeconds
+from helpstream.constants import Category
 
-CATEGORIES = (
-    "Account access",
-    "Bug report",
-    "Order cancellation",
-    "Overcharged transaction",
-    "Undelivered goods",
-    "Wrong order",
-)
-Category = Literal[
-    "Account access",
-    "Bug report",
-    "Order cancellation",
-    "Overcharged transaction",
-    "Undelivered goods",
-    "Wrong order",
-]
 SenderType = Literal["customer", "agent"]
 EVENT_TYPES = (
     "customer.upserted",
@@ -150,7 +135,7 @@ class TicketRated(_Event):
 
     type: Literal["ticket.rated"]
     ticket_id: Id
-    # Field first, so the schema shows the bounds (see api.models.UnixSeconds).
+    # Field first, so the schema shows the bounds (see helpstream.api.models.UnixSeconds).
     rating: Annotated[int, Field(ge=1, le=5), BeforeValidator(_no_bool)]
     timestamp: UnixSeconds
 

@@ -22,7 +22,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from workers.streams import RedisClient
+from helpstream.streams import RedisClient
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.rollups import BUCKET_SECONDS
+from helpstream.constants import BUCKET_SECONDS
 
 UNBOUNDED_LOW = -(2**62)
 UNBOUNDED_HIGH = 2**62

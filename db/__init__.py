@@ -9,4 +9,4 @@ from importlib import resources
 @cache
 def query(name: str) -> str:
     """The text of `db/queries/<name>.sql`."""
-    return resources.files("db").joinpath("queries", f"{name}.sql").read_text()
+    return resources.files("helpstream.db").joinpath("queries", f"{name}.sql").read_text()

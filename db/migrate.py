@@ -18,7 +18,7 @@ MIGRATION_LOCK = 0x68730001  # "hs" + 1: any constant unique to helpstream
 
 def migration_files() -> list[tuple[str, str]]:
     """(name, sql) of every migration, in numeric order."""
-    folder = resources.files("db").joinpath("migrations")
+    folder = resources.files("helpstream.db").joinpath("migrations")
     names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
     return [(name, folder.joinpath(name).read_text()) for name in names]
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 
-from load_tests import common  # noqa: F401  (puts the work tree on sys.path for `tests`)
 from tests.traffic import SentClick, generate
 
 CLICKS_PER_CUSTOMER = 10
@@ -62,12 +61,13 @@ def stream_entries(
 ) -> list[StreamEntry]:
     """The entries that POSTing `clicks` in requests of `request_size` would append.
 
-    Mirrors `api.routes.clicks.buffer_clicks`: validate with the API's model, derive the
-    event key with its `to_wire`, one entry per (request, partition touched).
+    Mirrors the click routes (`helpstream.api.routes.clicks`): validate with the API's model,
+    derive the event key with its `to_wire`, one entry per (request, partition touched).
     """
-    from api.models import ClickIn
-    from api.routes.clicks import to_wire
-    from workers.streams import encode_events, stream_key
+    from helpstream.api.models import ClickIn
+    from helpstream.api.routes.clicks import to_wire
+    from helpstream.streams import stream_key
+    from helpstream.wire import encode_events
 
     entries: list[StreamEntry] = []
     for start in range(0, len(clicks), request_size):

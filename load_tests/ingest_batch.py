@@ -22,10 +22,15 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from load_tests import common
-from load_tests.common import BenchEnv, BenchError, median, num, stage, table, verdict
+from load_tests.args import add_common_arguments, bench_main
+from load_tests.base import BenchError
 from load_tests.events import batch_bodies, click_stream, wire_payload_of_one
+from load_tests.isolation import BenchEnv, auth_headers, redis_db
+from load_tests.output import median, num, stage, table, verdict, write_results
+from load_tests.processes import require_tool, run_async
+from load_tests.profiles import print_profile
 from load_tests.wrk_bench import measure, profile, start_target, trim_streams
+from load_tests.wrk_runner import write_lines
 
 NAME = "ingest_batch"
 TARGET_RATIO = 0.25
@@ -56,13 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--py-seconds", type=float, default=3.0, help="redis-py baseline: at most this long"
     )
-    common.add_common_arguments(parser)
+    add_common_arguments(parser)
     return parser
 
 
 def redis_benchmark_xadd(env: BenchEnv, payload: bytes, args: argparse.Namespace) -> float:
     """entries/s of `redis-benchmark -P N XADD bench:xadd * b <payload>`."""
-    tool = common.require_tool("redis-benchmark")
+    tool = require_tool("redis-benchmark")
     from urllib.parse import urlsplit
 
     parts = urlsplit(env.redis_url)
@@ -73,7 +78,7 @@ def redis_benchmark_xadd(env: BenchEnv, payload: bytes, args: argparse.Namespace
         "-p",
         str(parts.port or 6379),
         "--dbnum",
-        str(common.redis_db(env.redis_url)),
+        str(redis_db(env.redis_url)),
         "-n",
         str(args.xadd_requests),
         "-c",
@@ -122,7 +127,7 @@ def redis_py_pipelines(env: BenchEnv, payload: bytes, args: argparse.Namespace) 
         finally:
             await client.aclose()
 
-    return common.run_async(go())
+    return run_async(go())
 
 
 def _delete_xadd_key(env: BenchEnv) -> None:
@@ -133,19 +138,17 @@ def _delete_xadd_key(env: BenchEnv) -> None:
         finally:
             await client.aclose()
 
-    common.run_async(go())
+    run_async(go())
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    common.require_tool("wrk")
-    common.require_tool("redis-benchmark")
+    require_tool("wrk")
+    require_tool("redis-benchmark")
     with BenchEnv(args, NAME) as env:
         (ingest_key,) = env.keys("ingest")
-        headers = common.auth_headers(ingest_key)
+        headers = auth_headers(ingest_key)
         clicks = click_stream(args.batch_size * args.bodies, args.seed)
-        bodies = common.write_lines(
-            env.workdir / "batches.jsonl", batch_bodies(clicks, args.batch_size)
-        )
+        bodies = write_lines(env.workdir / "batches.jsonl", batch_bodies(clicks, args.batch_size))
         payload = wire_payload_of_one(clicks[0])
         with stage("starting helpstream api"):
             app = start_target(env, "app", "auto")
@@ -198,7 +201,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 trim_streams(env)
             if summary is not None:
-                common.print_profile(summary)
+                print_profile(summary)
                 profile_out = {
                     "events_per_s_while_profiled": rate * args.batch_size,
                     **vars(summary),
@@ -282,13 +285,13 @@ def _report(
         "rounds": rounds,
         "profile": profile_out,
     }
-    path = common.write_results(NAME, payload)
+    path = write_results(NAME, payload)
     print(f"results: {path}")
     return payload
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.bench_main(NAME, build_parser, run, argv)
+    return bench_main(NAME, build_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,15 @@ import argparse
 import sys
 from typing import Any
 
-from load_tests import common
-from load_tests.common import BenchEnv, BenchError, median, num, stage, table, verdict
+from load_tests.args import add_common_arguments, bench_main
+from load_tests.base import BenchError
 from load_tests.events import click_stream, single_bodies
+from load_tests.isolation import BenchEnv, auth_headers
+from load_tests.output import median, num, stage, table, verdict, write_results
+from load_tests.processes import require_tool
+from load_tests.profiles import print_profile
 from load_tests.wrk_bench import VARIANTS, Target, measure, profile, start_target, trim_streams
+from load_tests.wrk_runner import write_lines
 
 NAME = "ingest_single"
 TARGET_RATIO = 0.6
@@ -46,12 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also measure FastAPI + validation without auth/Redis (load_tests.servers noio)",
     )
     parser.add_argument("--bodies", type=int, default=20_000, help="distinct request bodies")
-    common.add_common_arguments(parser)
+    add_common_arguments(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    common.require_tool("wrk")
+    require_tool("wrk")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for variant in variants:
         if variant not in VARIANTS:
@@ -59,8 +64,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     names = ["bare", *(["noio"] if args.breakdown else []), "app"]
     with BenchEnv(args, NAME) as env:
         (ingest_key,) = env.keys("ingest")
-        headers = common.auth_headers(ingest_key)
-        bodies = common.write_lines(
+        headers = auth_headers(ingest_key)
+        bodies = write_lines(
             env.workdir / "single.jsonl", single_bodies(click_stream(args.bodies, args.seed))
         )
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -96,7 +101,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             headers=headers,
                         )
                     if summary is not None:
-                        common.print_profile(summary)
+                        print_profile(summary)
                         profiles[f"{name}-{variant}"] = {
                             "req_per_s_while_profiled": rate,
                             **vars(summary),
@@ -210,13 +215,13 @@ def _report(
         "runs": runs,
         "profiles": profiles,
     }
-    path = common.write_results(NAME, payload)
+    path = write_results(NAME, payload)
     print(f"results: {path}")
     return payload
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.bench_main(NAME, build_parser, run, argv)
+    return bench_main(NAME, build_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -28,10 +28,15 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
-from load_tests import common
-from load_tests.common import BenchEnv, BenchError, num, percentile, stage, table, verdict
+from helpstream.streams import stream_key
+from load_tests.args import add_common_arguments, bench_main
+from load_tests.base import BenchError
+from load_tests.cpu import CpuMeter
 from load_tests.events import click_stream
-from workers.streams import stream_key
+from load_tests.isolation import BenchEnv, auth_headers
+from load_tests.output import num, percentile, stage, table, verdict, write_results
+from load_tests.processes import run_async
+from load_tests.profiles import Profiler, ProfileSummary, print_profile
 
 NAME = "latency"
 TARGET_P99_S = 1.0
@@ -52,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--read-keys", type=int, default=8, help="read keys polls rotate over")
     parser.add_argument("--max-in-flight", type=int, default=256, help="POSTs in flight at most")
-    common.add_common_arguments(parser)
+    add_common_arguments(parser)
     return parser
 
 
@@ -143,7 +148,7 @@ async def drive(
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     interval = args.batch_size / args.rate
     stop_watch = asyncio.Event()
-    headers = {"Content-Type": "application/json", **common.auth_headers(ingest_key)}
+    headers = {"Content-Type": "application/json", **auth_headers(ingest_key)}
     async with (
         httpx.AsyncClient(base_url=url, limits=limits, timeout=10.0) as posts,
         httpx.AsyncClient(base_url=url, limits=limits, timeout=10.0) as gets,
@@ -164,9 +169,7 @@ async def drive(
                 probe.polls += 1
                 tally.polls += 1
                 try:
-                    response = await gets.get(
-                        "/v1/paths", params=params, headers=common.auth_headers(key)
-                    )
+                    response = await gets.get("/v1/paths", params=params, headers=auth_headers(key))
                 except httpx.HTTPError:
                     tally.poll_status[0] = tally.poll_status.get(0, 0) + 1
                     await asyncio.sleep(args.poll)
@@ -242,10 +245,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with stage("starting helpstream api and one helpstream worker"):
             api, url = env.start_api()
             worker = env.start_worker()
-            common.run_async(wait_for_worker(env.database_url))
+            run_async(wait_for_worker(env.database_url))
         with stage("generating traffic"):
             bodies, probes = plan(args)
-        meter = common.CpuMeter(
+        meter = CpuMeter(
             {
                 "api": [api.pid],
                 "worker": [worker.pid],
@@ -255,9 +258,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         limit = args.seconds + args.warmup + 10
         profilers = (
-            [common.Profiler(c, NAME, max_seconds=limit) for c in (api, worker)]
-            if args.profile
-            else []
+            [Profiler(c, NAME, max_seconds=limit) for c in (api, worker)] if args.profile else []
         )
         title = (
             f"sending {num(args.rate)} events/s in batches of {args.batch_size} for "
@@ -269,7 +270,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             self_before = resource.getrusage(resource.RUSAGE_SELF)
             meter.start()
             started = time.monotonic()
-            tally = common.run_async(
+            tally = run_async(
                 drive(
                     url,
                     ingest_key,
@@ -293,7 +294,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise BenchError(f"{child.name} died:\n{child.log_tail()}")
         summaries = [s for s in (p.summary() for p in profilers) if s is not None]
         for summary in summaries:
-            common.print_profile(summary)
+            print_profile(summary)
     return _report(args, tally, probes, cpu, wall, summaries)
 
 
@@ -303,7 +304,7 @@ def _report(
     probes: list[Probe | None],
     cpu: dict[str, float],
     wall: float,
-    summaries: list[common.ProfileSummary],
+    summaries: list[ProfileSummary],
 ) -> dict[str, Any]:
     sampled = [p for p in probes if p is not None and p.acked]
     seen = [p for p in sampled if p.visible is not None]
@@ -438,13 +439,13 @@ def _report(
         "latencies_s": [round(x, 4) for x in latencies],
         "profiles": [vars(s) for s in summaries],
     }
-    path = common.write_results(NAME, payload)
+    path = write_results(NAME, payload)
     print(f"results: {path}")
     return payload
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.bench_main(NAME, build_parser, run, argv)
+    return bench_main(NAME, build_parser, run, argv)
 
 
 if __name__ == "__main__":

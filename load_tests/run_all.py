@@ -16,8 +16,8 @@ import sys
 import time
 from typing import Any
 
-from load_tests import common
-from load_tests.common import RESULTS_DIR, num, table
+from load_tests.base import REPO_ROOT, RESULTS_DIR
+from load_tests.output import machine_info, median, num, table, write_results
 
 # name -> arguments that keep the whole run within a few minutes
 DEFAULTS: dict[str, list[str]] = {
@@ -81,8 +81,8 @@ def _row(name: str, data: dict[str, Any] | None, status: str) -> list[str]:
             data["verdict"],
         ]
     if name == "ingest_batch":
-        bench = common.median([r["redis_benchmark_entries_per_s"] for r in data["rounds"]])
-        app = common.median([r["app_events_per_s"] for r in data["rounds"]])
+        bench = median([r["redis_benchmark_entries_per_s"] for r in data["rounds"]])
+        app = median([r["app_events_per_s"] for r in data["rounds"]])
         return [
             name,
             f"{num(app)} events/s",
@@ -112,7 +112,7 @@ def _row(name: str, data: dict[str, Any] | None, status: str) -> list[str]:
 
 def _context(names: list[str], seconds: float) -> str:
     """Run time, machine and server settings, in one line."""
-    info = common.machine_info()
+    info = machine_info()
     load = "/".join(f"{x:.1f}" for x in info["loadavg_1m_5m_15m"])
     text = f"{seconds:.0f}s, {info['cpus']} CPUs, load average {load}"
     for name in names:
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         (RESULTS_DIR / f"{name}.json").unlink(missing_ok=True)
         began = time.monotonic()
         try:
-            code = subprocess.run(argv_, cwd=common.REPO_ROOT, timeout=limit + 60).returncode
+            code = subprocess.run(argv_, cwd=REPO_ROOT, timeout=limit + 60).returncode
         except subprocess.TimeoutExpired:
             code = -1
         statuses[name] = "ok" if code == 0 else f"failed ({code})"
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         summary[name] = {"status": statuses[name], "verdict": row[-1], "row": row}
     print(f"\nhelpstream load tests: {_context(names, time.monotonic() - started)}")
     print(table(["benchmark", "measured", "baseline", "ratio / p99", "target", "verdict"], rows))
-    path = common.write_results("summary", {"results": summary})
+    path = write_results("summary", {"results": summary})
     print(f"results: {path}")
     missed = any(s["verdict"] != "PASS" for s in summary.values())
     failed = any(s["status"] != "ok" for s in summary.values())

@@ -8,7 +8,7 @@
 * `app`: the real `create_app(Settings())`, for loop/http combinations other than the
   "auto" that `helpstream api` uses (the benchmarks run `helpstream api` itself for "auto").
 
-All run with `helpstream api`'s uvicorn settings (see `api.cli.cmd_api`): one process,
+All run with `helpstream api`'s uvicorn settings (see `helpstream.cli.cmd_api`): one process,
 log_level "info", no access log; `--loop` / `--http` default to "auto" like it
 (uvloop + httptools when installed).
 
@@ -57,10 +57,10 @@ def noio_app() -> Any:
     """The click routes' request handling up to (not including) auth and Redis."""
     # (FastAPI resolves the handlers' annotations in this module's globals: Request is
     # imported at module level.)
-    from api.buffering import parse_body
-    from api.models import Accepted, ClickBatchIn, ClickIn
-    from api.routes.clicks import to_wire
-    from workers.streams import encode_events
+    from helpstream.api.bodies import parse_body
+    from helpstream.api.models import Accepted, ClickBatchIn, ClickIn
+    from helpstream.api.routes.clicks import to_wire
+    from helpstream.wire import encode_events
 
     app = FastAPI()
 
@@ -84,8 +84,8 @@ def noio_app() -> Any:
 
 
 def real_app() -> Any:
-    from api.app import create_app
-    from api.settings import Settings
+    from helpstream.api.app import create_app
+    from helpstream.settings import Settings
 
     return create_app(Settings())
 
@@ -104,8 +104,8 @@ def main() -> None:
 
     import uvicorn
 
-    if args.which == "app":  # as `helpstream` does in api.cli.main
-        from api.redact import install_log_redaction
+    if args.which == "app":  # as `helpstream` does in helpstream.cli.main
+        from helpstream.logs import install_log_redaction
 
         install_log_redaction()
         logging.basicConfig(level=os.environ.get("HELPSTREAM_LOG_LEVEL", "INFO"))

@@ -26,10 +26,15 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from load_tests import common
-from load_tests.common import BenchEnv, BenchError, median, num, stage, table, verdict
+from helpstream.streams import parse_id
+from load_tests.args import add_common_arguments, bench_main
+from load_tests.base import BenchError
+from load_tests.cpu import CpuMeter
 from load_tests.events import StreamEntry, click_stream, stream_entries
-from workers.streams import parse_id
+from load_tests.isolation import BenchEnv
+from load_tests.output import median, num, stage, table, verdict, write_results
+from load_tests.processes import run_async
+from load_tests.profiles import Profiler, ProfileSummary, print_profile
 
 NAME = "sessionize"
 TARGET_RATIO = 0.25
@@ -61,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=300.0, help="give up draining after this long (s)"
     )
     parser.add_argument("--poll", type=float, default=0.05, help="progress poll interval (s)")
-    common.add_common_arguments(parser)
+    add_common_arguments(parser)
     return parser
 
 
@@ -107,7 +112,7 @@ async def preload(redis_url: str, entries: list[StreamEntry]) -> Progress:
 
 
 async def drain(
-    database_url: str, progress: Progress, give_up_after: float, poll: float, meter: common.CpuMeter
+    database_url: str, progress: Progress, give_up_after: float, poll: float, meter: CpuMeter
 ) -> dict[str, Any]:
     """Wait for the worker to register, then until everything is applied; bounded."""
     conn = await asyncpg.connect(database_url)
@@ -197,7 +202,7 @@ def copy_rows(entries: list[StreamEntry]) -> list[tuple[Any, ...]]:
     """The clicks rows the worker stores for these entries, for the COPY baseline."""
     import uuid
 
-    from workers.streams import decode_events
+    from helpstream.wire import decode_events
 
     rows: list[tuple[Any, ...]] = []
     for entry in entries:
@@ -210,18 +215,16 @@ def copy_rows(entries: list[StreamEntry]) -> list[tuple[Any, ...]]:
 
 def drain_with_worker(
     env: BenchEnv, progress: Progress, args: argparse.Namespace, profile_tag: str | None
-) -> tuple[dict[str, Any], common.ProfileSummary | None]:
+) -> tuple[dict[str, Any], ProfileSummary | None]:
     worker = env.start_worker()
-    meter = common.CpuMeter(
+    meter = CpuMeter(
         {"worker": [worker.pid], "postgres": env.postgres_pids, "redis": env.redis_pid()}
     )
     profiler: AbstractContextManager[Any] = (
-        common.Profiler(worker, profile_tag, max_seconds=args.timeout)
-        if profile_tag
-        else nullcontext()
+        Profiler(worker, profile_tag, max_seconds=args.timeout) if profile_tag else nullcontext()
     )
     with profiler as active:
-        result = common.run_async(drain(env.database_url, progress, args.timeout, args.poll, meter))
+        result = run_async(drain(env.database_url, progress, args.timeout, args.poll, meter))
     if not worker.alive():
         raise BenchError(f"the worker died:\n{worker.log_tail()}")
     env.stop(worker)
@@ -236,9 +239,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             entries = stream_entries(clicks, args.request_size, env.partitions)
             rows = copy_rows(entries)
         with stage(f"COPY baseline: {num(len(rows))} rows x {args.copy_rounds}"):
-            copy = common.run_async(copy_baseline(env.database_url, rows, args.copy_rounds))
+            copy = run_async(copy_baseline(env.database_url, rows, args.copy_rounds))
         with stage(f"preloading {num(len(entries))} stream entries"):
-            progress = common.run_async(preload(env.redis_url, entries))
+            progress = run_async(preload(env.redis_url, entries))
         with stage("one `helpstream worker` applying them"):
             result, _ = drain_with_worker(env, progress, args, None)
         if not result["completed"]:
@@ -253,10 +256,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.profile:
             with stage("profiling a second, identical run with py-spy"):
                 env.reset()
-                progress = common.run_async(preload(env.redis_url, entries))
+                progress = run_async(preload(env.redis_url, entries))
                 profiled, summary = drain_with_worker(env, progress, args, NAME)
             if summary is not None:
-                common.print_profile(summary)
+                print_profile(summary)
                 profile_out = {"events_per_s_while_profiled": profiled["events_per_s"]}
                 profile_out.update(vars(summary))
     return _report(args, result, copy, len(entries), profile_out)
@@ -339,13 +342,13 @@ def _report(
         "copy": copy,
         "profile": profile_out,
     }
-    path = common.write_results(NAME, payload)
+    path = write_results(NAME, payload)
     print(f"results: {path}")
     return payload
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.bench_main(NAME, build_parser, run, argv)
+    return bench_main(NAME, build_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -9,17 +9,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from load_tests.common import (
-    BenchEnv,
-    Child,
-    CpuMeter,
-    Profiler,
-    ProfileSummary,
-    free_port,
-    run_async,
-    run_wrk,
-)
-from workers.streams import KINDS, stream_key
+from helpstream.streams import KINDS, stream_key
+from load_tests.cpu import CpuMeter
+from load_tests.isolation import BenchEnv
+from load_tests.processes import Child, free_port, run_async
+from load_tests.profiles import Profiler, ProfileSummary
+from load_tests.wrk_runner import run_wrk
 
 # Server loop/HTTP implementations: "auto" is what `helpstream api` runs (uvloop + httptools
 # when installed, as uvicorn[standard] installs them); "asyncio-h11" is pure Python.

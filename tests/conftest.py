@@ -21,13 +21,13 @@ import pytest
 import pytest_asyncio
 import uvicorn
 
-from api.app import create_app
-from api.auth import SCOPES, create_key
-from api.embedded import EmbeddedServices, free_port
-from api.settings import Settings
-from db.migrate import migrate
-from workers.runner import Worker
-from workers.streams import KINDS, RedisClient, connect_redis, parse_id, stream_key
+from helpstream.api.app import create_app
+from helpstream.db.migrate import migrate
+from helpstream.embedded import EmbeddedServices, free_port
+from helpstream.keys import SCOPES, create_key
+from helpstream.settings import Settings
+from helpstream.streams import KINDS, RedisClient, connect_redis, parse_id, stream_key
+from helpstream.workers.runner import Worker
 
 APP_TABLES = ("clicks", "paths", "path_rollups", "page_rollups", "stream_offsets", "workers")
 

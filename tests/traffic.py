@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from workers.sessionizer import Click, Path, sessionize
+from helpstream.workers.sessionizer import Click, Path, sessionize
 
 SITE = {
     0: [1, 2, 3],

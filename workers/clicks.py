@@ -14,56 +14,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
-from workers.rollups import RollupDelta
-from workers.sessionizer import Click, Path, choose_cut, close_if_idle, is_late, sessionize
-
-
-def wire_form(
-    timestamp: int,
-    customer_id: int,
-    source: int,
-    target: int,
-    resolved: bool,
-    event_key: str,
-    variant: str,
-) -> list[Any]:
-    """A click as the API writes it to the stream (read back by `ClickEvent.from_wire`)."""
-    return [timestamp, customer_id, source, target, resolved, event_key, variant]
-
-
-@dataclass(frozen=True, slots=True)
-class ClickEvent:
-    """A click as it travels through the stream, with its de-duplication key."""
-
-    event_key: uuid.UUID
-    click: Click
-
-    def to_wire(self) -> list[Any]:
-        c = self.click
-        return wire_form(
-            c.timestamp,
-            c.customer_id,
-            c.source,
-            c.target,
-            c.resolved,
-            str(self.event_key),
-            c.variant,
-        )
-
-    @classmethod
-    def from_wire(cls, raw: Any) -> ClickEvent:
-        """Rebuild an event from the stream; ValueError/TypeError for anything malformed."""
-        ts, customer_id, source, target, resolved, key, variant = raw
-        for number in (ts, customer_id, source, target):
-            if not isinstance(number, int) or isinstance(number, bool):
-                raise TypeError("click numbers must be integers")
-        if not isinstance(resolved, bool) or not isinstance(variant, str):
-            raise TypeError("bad is_resolved or variant")
-        return cls(uuid.UUID(key), Click(ts, customer_id, source, target, resolved, variant))
+from helpstream.events import Click, ClickEvent
+from helpstream.workers.rollups import RollupDelta
+from helpstream.workers.sessionizer import Path, choose_cut, close_if_idle, is_late, sessionize
 
 
 @dataclass(slots=True)
@@ -73,20 +29,12 @@ class ClickSettings:
     allowed_lateness: int
 
 
-@dataclass(slots=True)
-class ClickBatchResult:
-    stream_time: int | None
-    stored: int
-    late: int
-    duplicates: int
-
-
 async def apply_clicks(
     conn: asyncpg.Connection,
     events: list[ClickEvent],
     cfg: ClickSettings,
     stream_time: int | None,
-) -> ClickBatchResult:
+) -> int | None:
     """Apply one batch (in arrival order); returns the partition's new stream time."""
     unique = _first_deliveries(events)
     customers = sorted({e.click.customer_id for e in unique})
@@ -143,12 +91,7 @@ async def apply_clicks(
         for path in await close_idle_paths(conn, cfg, event_time - cfg.path_timeout):
             delta.add_path(path, +1)
     await delta.write(conn)
-    return ClickBatchResult(
-        stream_time=new_time,
-        stored=sum(len(v) for v in fresh_keys.values()),
-        late=late_count,
-        duplicates=len(events) - sum(len(v) for v in fresh_keys.values()),
-    )
+    return new_time
 
 
 async def stream_event_time(conn: asyncpg.Connection, partition_time: int | None) -> int | None:

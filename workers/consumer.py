@@ -23,15 +23,10 @@ import asyncpg
 import orjson
 from redis.exceptions import RedisError
 
-from workers.handlers import StreamHandler
-from workers.streams import (
-    RedisClient,
-    dead_letter_key,
-    decode_events,
-    parse_id,
-    stats_key,
-    stream_key,
-)
+from helpstream.aio import sleep_or_stop
+from helpstream.streams import RedisClient, dead_letter_key, parse_id, stats_key, stream_key
+from helpstream.wire import decode_events
+from helpstream.workers.handlers import StreamHandler
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +98,7 @@ class PartitionConsumer:
                 return
             except TRANSIENT_ERRORS as exc:
                 log.warning("partition %d: %r, retrying in %.1fs", self.partition, exc, backoff)
-                await _sleep_or_stop(stop, backoff)
+                await sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
                 await self._reload_offsets_quietly()
 
@@ -258,8 +253,3 @@ def _as_pairs(response: Any) -> list[tuple[Any, list[Entry]]]:
     if isinstance(response, dict):
         return [(k, v[0] if v and isinstance(v[0], list) else v) for k, v in response.items()]
     return [(k, v) for k, v in response]
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

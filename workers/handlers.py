@@ -10,16 +10,17 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from api.settings import Settings
-from workers.clicks import (
-    ClickEvent,
+from helpstream.events import ClickEvent, SupportEvent
+from helpstream.settings import Settings
+from helpstream.wire import click_from_wire, support_from_wire
+from helpstream.workers.clicks import (
     ClickSettings,
     apply_clicks,
     close_quiet_paths,
     stream_event_time,
 )
-from workers.rollups import RollupDelta
-from workers.support import SupportEvent, apply_support, from_wire
+from helpstream.workers.rollups import RollupDelta
+from helpstream.workers.support import apply_support
 
 
 class StreamHandler(Protocol):
@@ -53,13 +54,12 @@ class ClickHandler:
         return ClickSettings(partition, self.timeout, self.lateness)
 
     def decode(self, raw: Any) -> ClickEvent:
-        return ClickEvent.from_wire(raw)
+        return click_from_wire(raw)
 
     async def apply(
         self, conn: asyncpg.Connection, partition: int, events: list[Any], stream_time: int | None
     ) -> int | None:
-        result = await apply_clicks(conn, events, self._cfg(partition), stream_time)
-        return result.stream_time
+        return await apply_clicks(conn, events, self._cfg(partition), stream_time)
 
     async def sweep(
         self, conn: asyncpg.Connection, partition: int, stream_time: int | None
@@ -80,7 +80,7 @@ class SupportHandler:
     kind = "support"
 
     def decode(self, raw: Any) -> SupportEvent:
-        return from_wire(raw)
+        return support_from_wire(raw)
 
     async def apply(
         self, conn: asyncpg.Connection, partition: int, events: list[Any], stream_time: int | None

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from workers.sessionizer import Path
-
-BUCKET_SECONDS = 60
+from helpstream.constants import BUCKET_SECONDS
+from helpstream.workers.sessionizer import Path
 
 
 def bucket_of(timestamp: int) -> int:

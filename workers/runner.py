@@ -19,11 +19,12 @@ import uuid
 
 import asyncpg
 
-from api.settings import Settings
-from db.migrate import migrate
-from workers.consumer import TRANSIENT_ERRORS, PartitionConsumer
-from workers.handlers import StreamHandler, default_handlers
-from workers.streams import RedisClient, connect_redis
+from helpstream.aio import sleep_or_stop
+from helpstream.database import create_pool
+from helpstream.settings import Settings
+from helpstream.streams import RedisClient, connect_redis
+from helpstream.workers.consumer import TRANSIENT_ERRORS, PartitionConsumer
+from helpstream.workers.handlers import StreamHandler, default_handlers
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class Worker:
                 except TRANSIENT_ERRORS as exc:
                     log.warning("worker %s: lost the database (%r)", self.worker_id, exc)
                     await self._release_all(graceful=False)
-                await _wait(stop, self.settings.lease_refresh_seconds)
+                await sleep_or_stop(stop, self.settings.lease_refresh_seconds)
         finally:
             await self._release_all(graceful=True)
             await self._deregister()
@@ -155,21 +156,12 @@ def _log_crash(task: asyncio.Task[None]) -> None:
         log.error("%s crashed", task.get_name(), exc_info=task.exception())
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Everything `helpstream worker` does: connect, migrate, consume until stopped."""
     database_url, redis_url = settings.require_urls()
-    pool = await asyncpg.create_pool(
-        database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
-    )
+    pool = await create_pool(database_url, settings)
     redis = connect_redis(redis_url, settings.redis_cluster)
     try:
-        async with pool.acquire() as conn:
-            await migrate(conn)
         await Worker(settings, pool, redis).run(stop)
     finally:
         await redis.aclose()

@@ -26,19 +26,22 @@ from dataclasses import dataclass, field, replace
 from itertools import groupby
 from typing import Literal
 
+from helpstream.events import Click
+
+__all__ = [
+    "Click",
+    "CustomerLog",
+    "Path",
+    "PathStatus",
+    "choose_cut",
+    "close_if_idle",
+    "is_late",
+    "order_clicks",
+    "sessionize",
+    "turnaround_pages",
+]
+
 PathStatus = Literal["open", "resolved", "abandoned"]
-
-
-@dataclass(frozen=True, slots=True)
-class Click:
-    """One click event, as the sessionizer needs it (de-duplicated upstream)."""
-
-    timestamp: int
-    customer_id: int
-    source: int
-    target: int
-    resolved: bool = False
-    variant: str = "default"
 
 
 @dataclass(slots=True)

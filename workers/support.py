@@ -18,152 +18,20 @@ agents seen only as message senders in `ticket_agents`, not in `agents`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any
 
 import asyncpg
-import orjson
 
-# Wire codes: the first element of each event's JSON array in the stream.
-CUSTOMER: Final = "cu"
-AGENT: Final = "ag"
-OPENED: Final = "op"
-MESSAGE: Final = "ms"
-RESOLVED: Final = "rs"
-REOPENED: Final = "ro"
-RATED: Final = "rt"
-
-CATEGORIES = frozenset(
-    {
-        "Account access",
-        "Bug report",
-        "Order cancellation",
-        "Overcharged transaction",
-        "Undelivered goods",
-        "Wrong order",
-    }
+from helpstream.events import (
+    AGENT,
+    CUSTOMER,
+    RESOLVED,
+    Message,
+    Opened,
+    PersonUpsert,
+    StatusChange,
+    SupportEvent,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class PersonUpsert:
-    """customer.upserted or agent.upserted."""
-
-    code: Literal["cu", "ag"]
-    person_id: int
-    email: str | None
-    first_name: str
-    last_name: str
-    phone: str | None
-    ts: int | None
-
-    @property
-    def version_key(self) -> str:
-        """The content as text: settles ties between versions with the same timestamp."""
-        return orjson.dumps([self.first_name, self.last_name, self.email, self.phone]).decode()
-
-
-@dataclass(frozen=True, slots=True)
-class Opened:
-    ticket_id: int
-    customer_id: int
-    category: str
-    ts: int
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    message_id: int
-    ticket_id: int
-    sender_type: Literal["customer", "agent"]
-    sender_id: int
-    ts: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class StatusChange:
-    """ticket.resolved or ticket.reopened."""
-
-    code: Literal["rs", "ro"]
-    ticket_id: int
-    ts: int
-    agent_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Rated:
-    ticket_id: int
-    rating: int
-    ts: int
-
-
-SupportEvent = PersonUpsert | Opened | Message | StatusChange | Rated
-
-
-def to_wire(event: SupportEvent) -> list[Any]:
-    """The compact stream form of an event (a JSON array led by its code)."""
-    if isinstance(event, PersonUpsert):
-        e = event
-        return [e.code, e.person_id, e.email, e.first_name, e.last_name, e.phone, e.ts]
-    if isinstance(event, Opened):
-        return [OPENED, event.ticket_id, event.customer_id, event.category, event.ts]
-    if isinstance(event, Message):
-        m = event
-        return [MESSAGE, m.message_id, m.ticket_id, m.sender_type, m.sender_id, m.ts, m.text]
-    if isinstance(event, StatusChange):
-        return [event.code, event.ticket_id, event.ts, event.agent_id]
-    return [RATED, event.ticket_id, event.rating, event.ts]
-
-
-def _int(value: Any, *, nullable: bool = False) -> Any:
-    if value is None and nullable:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
-        raise TypeError(f"expected a non-negative bigint, got {value!r}")
-    return value
-
-
-def _str(value: Any, *, nullable: bool = False) -> Any:
-    if value is None and nullable:
-        return None
-    if not isinstance(value, str) or "\x00" in value:
-        raise TypeError(f"expected a string, got {value!r}")
-    return value
-
-
-def from_wire(raw: Any) -> SupportEvent:
-    """Rebuild an event from the stream; ValueError/TypeError for anything malformed."""
-    if not isinstance(raw, list) or not raw:
-        raise TypeError("a support event is a non-empty JSON array")
-    code, *f = raw
-    if code in (CUSTOMER, AGENT) and len(f) == 6:
-        return PersonUpsert(
-            code,
-            _int(f[0]),
-            _str(f[1], nullable=True),
-            _str(f[2]),
-            _str(f[3]),
-            _str(f[4], nullable=True),
-            _int(f[5], nullable=True),
-        )
-    if code == OPENED and len(f) == 4:
-        if f[2] not in CATEGORIES:
-            raise ValueError(f"unknown category {f[2]!r}")
-        return Opened(_int(f[0]), _int(f[1]), f[2], _int(f[3]))
-    if code == MESSAGE and len(f) == 6:
-        if f[2] not in ("customer", "agent"):
-            raise ValueError(f"unknown sender_type {f[2]!r}")
-        return Message(_int(f[0]), _int(f[1]), f[2], _int(f[3]), _int(f[4]), _str(f[5]))
-    if code in (RESOLVED, REOPENED) and len(f) == 3:
-        return StatusChange(code, _int(f[0]), _int(f[1]), _int(f[2], nullable=True))
-    if code == RATED and len(f) == 3:
-        rating = _int(f[1])
-        if not 1 <= rating <= 5:
-            raise ValueError(f"rating out of range: {rating}")
-        return Rated(_int(f[0]), rating, _int(f[2]))
-    raise ValueError(f"unknown support event {code!r} with {len(f)} fields")
-
 
 # --- SQL ---------------------------------------------------------------------------------
 

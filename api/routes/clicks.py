@@ -8,11 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 
-from api.buffering import INGEST_RESPONSES, buffer_events, check_batch_size, parse_body
-from api.deps import Deps
-from api.models import Accepted, ClickBatchIn, ClickIn
-from api.openapi import request_body
-from workers.clicks import wire_form
+from helpstream.api.bodies import parse_body
+from helpstream.api.buffering import INGEST_RESPONSES
+from helpstream.api.deps import Buffer
+from helpstream.api.models import Accepted, ClickBatchIn, ClickIn
+from helpstream.api.openapi import request_body
+from helpstream.wire import click_to_wire
 
 router = APIRouter(prefix="/v1/clicks", tags=["clicks"])
 
@@ -32,7 +33,7 @@ def content_key(click: ClickIn) -> str:
 def to_wire(click: ClickIn) -> list[Any]:
     """The stream form of a validated click, with its de-duplication key."""
     key = str(click.event_id) if click.event_id is not None else content_key(click)
-    return wire_form(
+    return click_to_wire(
         click.timestamp,
         click.customer_id,
         click.source_page_id,
@@ -48,10 +49,6 @@ def routed_clicks(clicks: list[ClickIn]) -> Iterator[tuple[int, list[Any]]]:
     return ((c.customer_id, to_wire(c)) for c in clicks)
 
 
-async def buffer_clicks(deps: Deps, clicks: list[ClickIn]) -> Accepted:
-    return await buffer_events(deps, "clicks", routed_clicks(clicks))
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -60,9 +57,9 @@ async def buffer_clicks(deps: Deps, clicks: list[ClickIn]) -> Accepted:
     responses=INGEST_RESPONSES,
     openapi_extra=request_body(ClickIn),
 )
-async def post_click(request: Request, deps: Deps) -> Accepted:
+async def post_click(request: Request, buffer: Buffer) -> Accepted:
     click = await parse_body(request, ClickIn)
-    return await buffer_clicks(deps, [click])
+    return await buffer.buffer("clicks", routed_clicks([click]))
 
 
 @router.post(
@@ -73,7 +70,7 @@ async def post_click(request: Request, deps: Deps) -> Accepted:
     responses=INGEST_RESPONSES,
     openapi_extra=request_body(ClickBatchIn),
 )
-async def post_click_batch(request: Request, deps: Deps) -> Accepted:
+async def post_click_batch(request: Request, buffer: Buffer) -> Accepted:
     batch = await parse_body(request, ClickBatchIn)
-    check_batch_size(deps, len(batch.events))
-    return await buffer_clicks(deps, batch.events)
+    buffer.check_batch_size(len(batch.events))
+    return await buffer.buffer("clicks", routed_clicks(batch.events))

@@ -6,6 +6,7 @@ sessionStorage and calls the JSON API with it.
 
 from __future__ import annotations
 
+import html
 from functools import cache
 from importlib import resources
 
@@ -13,7 +14,7 @@ import orjson
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from api.models_support import CATEGORIES
+from helpstream.constants import CATEGORIES, VARIANT_PATTERN
 
 router = APIRouter(tags=["dashboard"])
 
@@ -31,9 +32,11 @@ SECURITY_HEADERS = {
 @cache
 def dashboard_html() -> str:
     """The page, with the ticket categories the `category` filter offers filled in."""
-    page = resources.files("api").joinpath("static", "dashboard.html").read_text("utf-8")
+    page = resources.files("helpstream.api").joinpath("static", "dashboard.html").read_text("utf-8")
     categories = orjson.dumps(list(CATEGORIES)).decode().replace("<", "\\u003c")
-    return page.replace("__CATEGORIES__", categories)
+    return page.replace("__CATEGORIES__", categories).replace(
+        "__VARIANT_PATTERN__", html.escape(VARIANT_PATTERN)
+    )
 
 
 @router.get("/dashboard", include_in_schema=False)

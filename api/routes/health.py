@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import Deps
+from helpstream.api.deps import Pool, Redis
 
 router = APIRouter(tags=["health"])
 
@@ -22,17 +22,17 @@ async def healthz() -> dict[str, str]:
     summary="Redis and PostgreSQL are reachable",
     responses={503: {"description": "A dependency is unreachable"}},
 )
-async def readyz(deps: Deps) -> JSONResponse:
+async def readyz(pool: Pool, redis: Redis) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(2):
-            await deps.redis.ping()
+            await redis.ping()
         checks["redis"] = "ok"
     except Exception:
         checks["redis"] = "unreachable"
     try:
         async with asyncio.timeout(2):
-            await deps.pool.fetchval("SELECT 1")
+            await pool.fetchval("SELECT 1")
         checks["postgres"] = "ok"
     except Exception:
         checks["postgres"] = "unreachable"

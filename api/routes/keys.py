@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import ErrorOut, Guard, KeyCreated, KeyOut, Scope, create_key, list_keys, revoke_key
-from api.deps import Deps
-from api.openapi import request_body
+from helpstream.api.auth import ErrorOut, KeyGuard
+from helpstream.api.bodies import parse_body
+from helpstream.api.deps import Pool
+from helpstream.api.openapi import request_body
+from helpstream.keys import KeyCreated, KeyOut, Scope, create_key, list_keys, revoke_key
 
 router = APIRouter(prefix="/v1/admin/keys", tags=["admin"])
 
@@ -33,22 +34,15 @@ class KeyCreate(BaseModel):
         422: {"description": "Invalid body: `detail` names each bad field"},
     },
 )
-async def post_key(request: Request, deps: Deps) -> KeyCreated:
-    # The body is read only after the key check and validated by pydantic's own JSON
-    # parser: any malformed body (bad UTF-8, too deep) is a 422 like everywhere else.
-    try:
-        body = KeyCreate.model_validate_json(await request.body())
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False)
-        for error in errors:
-            error["loc"] = ("body", *error["loc"])
-        raise RequestValidationError(errors) from None
-    return await create_key(deps.pool, body.scope, body.name)
+async def post_key(request: Request, pool: Pool) -> KeyCreated:
+    # The body is read only after the key check (the router's dependency).
+    body = await parse_body(request, KeyCreate)
+    return await create_key(pool, body.scope, body.name)
 
 
 @router.get("", response_model=list[KeyOut], summary="All API keys (without secrets)")
-async def get_keys(deps: Deps) -> list[KeyOut]:
-    return await list_keys(deps.pool)
+async def get_keys(pool: Pool) -> list[KeyOut]:
+    return await list_keys(pool)
 
 
 @router.delete(
@@ -59,11 +53,10 @@ async def get_keys(deps: Deps) -> list[KeyOut]:
     responses={404: {"model": ErrorOut, "description": "No such key"}},
 )
 async def delete_key(
-    key_id: Annotated[int, Path(ge=1, le=2**63 - 1)], deps: Deps, request: Request
+    key_id: Annotated[int, Path(ge=1, le=2**63 - 1)], pool: Pool, guard: KeyGuard
 ) -> KeyOut:
-    key = await revoke_key(deps.pool, key_id)
+    key = await revoke_key(pool, key_id)
     if key is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such API key")
-    guard: Guard = request.state.auth
     guard.keys.invalidate(key.prefix)
     return key

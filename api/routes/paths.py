@@ -11,8 +11,8 @@ import orjson
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 
-from api.deps import Deps
-from api.models import (
+from helpstream.api.deps import Pool
+from helpstream.api.models import (
     PageMetrics,
     PageStats,
     PathMetrics,
@@ -25,14 +25,13 @@ from api.models import (
     TopPaths,
     Variants,
 )
-from api.windows import UNBOUNDED_HIGH, UNBOUNDED_LOW, window
-from db import query
+from helpstream.api.windows import UNBOUNDED_HIGH, UNBOUNDED_LOW, window
+from helpstream.constants import VARIANT_REGEX
+from helpstream.db import query
 
 router = APIRouter(tags=["paths"])
 
-VariantQuery = Annotated[
-    str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Only this variant.")
-]
+VariantQuery = Annotated[str | None, Query(pattern=VARIANT_REGEX, description="Only this variant.")]
 SinceQuery = Annotated[
     int | None, Query(ge=0, le=2**53, description="Paths ending at or after (unix s).")
 ]
@@ -74,7 +73,7 @@ def _decode_cursor(cursor: str) -> tuple[int, int, int]:
     summary="Sessionized paths, ordered by customer and start time",
 )
 async def list_paths(
-    deps: Deps,
+    pool: Pool,
     customer_id: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     status: PathStatusName | None = None,
     variant: VariantQuery = None,
@@ -82,7 +81,7 @@ async def list_paths(
     cursor: str | None = None,
 ) -> PathPage:
     after = _decode_cursor(cursor) if cursor else None
-    rows = await deps.pool.fetch(
+    rows = await pool.fetch(
         """
         SELECT path_id, customer_id, start_ts, end_ts, pages, path_length, status,
                has_turnaround, variant
@@ -129,10 +128,10 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     "Length statistics are over resolved paths; the variance is the population variance.",
 )
 async def path_metrics(
-    deps: Deps, variant: VariantQuery = None, since: SinceQuery = None, until: UntilQuery = None
+    pool: Pool, variant: VariantQuery = None, since: SinceQuery = None, until: UntilQuery = None
 ) -> PathMetrics:
     w = window(since, until)
-    row = await deps.pool.fetchrow(
+    row = await pool.fetchrow(
         query("path_metrics"), variant, w.bucket_from, w.bucket_to, *w.edge_low, *w.edge_high
     )
     completed, resolved = int(row["completed"]), int(row["resolved"])
@@ -170,14 +169,14 @@ def z_score(turnarounds: int, departures: int, p: float) -> float | None:
     "sqrt(d·p·(1−p)) with p = Σturnarounds / Σdepartures; flagged when z_score ≥ 3.",
 )
 async def page_metrics(
-    deps: Deps,
+    pool: Pool,
     variant: VariantQuery = None,
     since: SinceQuery = None,
     until: UntilQuery = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> PageMetrics:
     w = window(since, until)
-    rows = await deps.pool.fetch(
+    rows = await pool.fetch(
         query("page_metrics"), variant, w.bucket_from, w.bucket_to, *w.edge_low, *w.edge_high
     )
     total_turnarounds = sum(r["turnarounds"] for r in rows)
@@ -217,7 +216,7 @@ MAX_TIMELINE_BUCKETS = 10_000
     f"{MAX_TIMELINE_BUCKETS} buckets are returned.",
 )
 async def path_timeline(
-    deps: Deps,
+    pool: Pool,
     variant: VariantQuery = None,
     since: SinceQuery = None,
     until: UntilQuery = None,
@@ -225,7 +224,7 @@ async def path_timeline(
         int, Query(ge=60, le=366 * 86_400, multiple_of=60, description="Bucket size (s).")
     ] = 3600,
 ) -> PathTimeline:
-    rows = await deps.pool.fetch(
+    rows = await pool.fetch(
         """
         SELECT bucket - ((bucket % $4) + $4) % $4 AS start,
                sum(completed)::bigint AS completed,
@@ -264,13 +263,13 @@ async def path_timeline(
     "sequence, most frequent first (ties: shorter first).",
 )
 async def top_paths(
-    deps: Deps,
+    pool: Pool,
     variant: VariantQuery = None,
     since: SinceQuery = None,
     until: UntilQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> TopPaths:
-    rows = await deps.pool.fetch(
+    rows = await pool.fetch(
         """
         SELECT pages, count(*) AS n
         FROM paths
@@ -294,8 +293,8 @@ async def top_paths(
     summary="The variants (site compositions) that have completed paths",
     description="At most 100, sorted; compare them with `/v1/metrics/paths?variant=`.",
 )
-async def variants(deps: Deps) -> Variants:
-    rows = await deps.pool.fetch(
+async def variants(pool: Pool) -> Variants:
+    rows = await pool.fetch(
         "SELECT DISTINCT variant FROM path_rollups WHERE completed > 0 ORDER BY variant LIMIT 100"
     )
     return Variants(variants=[r["variant"] for r in rows])

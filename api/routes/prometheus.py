@@ -7,8 +7,8 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
-from api.deps import Deps
-from workers.streams import KINDS, dead_letter_key, parse_id, stats_key, stream_key
+from helpstream.api.deps import AppSettings, Pool, Redis
+from helpstream.streams import KINDS, dead_letter_key, parse_id, stats_key, stream_key
 
 router = APIRouter(tags=["health"])
 
@@ -38,14 +38,14 @@ _HELP = {
     response_class=Response,
     summary="Prometheus metrics: ingested, applied, backlog, age, dead letters, late events",
 )
-async def metrics(deps: Deps) -> PlainTextResponse:
-    partitions = range(deps.settings.partitions)
+async def metrics(settings: AppSettings, pool: Pool, redis: Redis) -> PlainTextResponse:
+    partitions = range(settings.partitions)
     offsets = {
         (r["partition"], r["stream"]): r["last_id"]
-        for r in await deps.pool.fetch("SELECT partition, stream, last_id FROM stream_offsets")
+        for r in await pool.fetch("SELECT partition, stream, last_id FROM stream_offsets")
     }
-    late = await deps.pool.fetchval("SELECT coalesce(sum(late_events), 0) FROM path_rollups")
-    async with deps.redis.pipeline(transaction=False) as pipe:
+    late = await pool.fetchval("SELECT coalesce(sum(late_events), 0) FROM path_rollups")
+    async with redis.pipeline(transaction=False) as pipe:
         for p in partitions:
             pipe.hgetall(stats_key(p))
             pipe.xlen(dead_letter_key(p))

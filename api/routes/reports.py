@@ -14,9 +14,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from api.deps import Deps
-from api.models_support import (
-    CATEGORIES,
+from helpstream.api.deps import Pool
+from helpstream.api.models_support import (
     AgentRating,
     AgentsPerTicket,
     Csat,
@@ -25,7 +24,8 @@ from api.models_support import (
     ResolutionTimeByMonth,
     TicketsPerAgent,
 )
-from db import query
+from helpstream.constants import CATEGORIES
+from helpstream.db import query
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -106,9 +106,9 @@ Filters = Annotated[ReportFilters, Depends(report_filters)]
 M = TypeVar("M", bound=BaseModel)
 
 
-async def _report(deps: Deps, name: str, filters: ReportFilters, model: type[M]) -> list[M]:
+async def _report(pool: Pool, name: str, filters: ReportFilters, model: type[M]) -> list[M]:
     """Run `db/queries/<name>.sql` with the filters; one `model` per row."""
-    return [model(**dict(r)) for r in await deps.pool.fetch(query(name), *filters.args)]
+    return [model(**dict(r)) for r in await pool.fetch(query(name), *filters.args)]
 
 
 @router.get(
@@ -120,8 +120,8 @@ async def _report(deps: Deps, name: str, filters: ReportFilters, model: type[M])
     "a ticket with one message takes 0 h. Percentiles interpolate (`percentile_cont`); "
     "all figures are null when there are no tickets." + FILTERS_DOC,
 )
-async def resolution_time(deps: Deps, filters: Filters) -> ResolutionTime:
-    return (await _report(deps, "report_resolution_time", filters, ResolutionTime))[0]
+async def resolution_time(pool: Pool, filters: Filters) -> ResolutionTime:
+    return (await _report(pool, "report_resolution_time", filters, ResolutionTime))[0]
 
 
 @router.get(
@@ -132,8 +132,8 @@ async def resolution_time(deps: Deps, filters: Filters) -> ResolutionTime:
     "message on them (0 for tickets no agent wrote on), ascending; counts that no ticket "
     "has are not listed." + FILTERS_DOC,
 )
-async def agents_per_ticket(deps: Deps, filters: Filters) -> list[AgentsPerTicket]:
-    return await _report(deps, "report_agents_per_ticket", filters, AgentsPerTicket)
+async def agents_per_ticket(pool: Pool, filters: Filters) -> list[AgentsPerTicket]:
+    return await _report(pool, "report_agents_per_ticket", filters, AgentsPerTicket)
 
 
 @router.get(
@@ -144,8 +144,8 @@ async def agents_per_ticket(deps: Deps, filters: Filters) -> list[AgentsPerTicke
     "ordered by agent_id, with the number of distinct resolved tickets they sent a message "
     'on (0 included). `agent` is "First Last", null for an agent never upserted.' + FILTERS_DOC,
 )
-async def tickets_per_agent(deps: Deps, filters: Filters) -> list[TicketsPerAgent]:
-    return await _report(deps, "report_tickets_per_agent", filters, TicketsPerAgent)
+async def tickets_per_agent(pool: Pool, filters: Filters) -> list[TicketsPerAgent]:
+    return await _report(pool, "report_tickets_per_agent", filters, TicketsPerAgent)
 
 
 @router.get(
@@ -156,8 +156,8 @@ async def tickets_per_agent(deps: Deps, filters: Filters) -> list[TicketsPerAgen
     "(`YYYY-MM`, UTC) of their first message, ascending. Months of different years are "
     "never merged; months without tickets are not listed." + FILTERS_DOC,
 )
-async def resolution_time_by_month(deps: Deps, filters: Filters) -> list[ResolutionTimeByMonth]:
-    return await _report(deps, "report_resolution_time_by_month", filters, ResolutionTimeByMonth)
+async def resolution_time_by_month(pool: Pool, filters: Filters) -> list[ResolutionTimeByMonth]:
+    return await _report(pool, "report_resolution_time_by_month", filters, ResolutionTimeByMonth)
 
 
 @router.get(
@@ -170,8 +170,8 @@ async def resolution_time_by_month(deps: Deps, filters: Filters) -> list[Resolut
     "however many messages the agent sent (resolved or not). Nulls and 0 rated_tickets for "
     "agents without rated tickets." + FILTERS_DOC,
 )
-async def agent_ratings(deps: Deps, filters: Filters) -> list[AgentRating]:
-    return await _report(deps, "report_agent_ratings", filters, AgentRating)
+async def agent_ratings(pool: Pool, filters: Filters) -> list[AgentRating]:
+    return await _report(pool, "report_agent_ratings", filters, AgentRating)
 
 
 @router.get(
@@ -184,8 +184,8 @@ async def agent_ratings(deps: Deps, filters: Filters) -> list[AgentRating]:
     "counts as 0 h. min / average / max / p50 / p90 over those tickets; "
     "`unanswered_tickets` counts tickets with no agent message yet." + FILTERS_DOC,
 )
-async def first_response_time(deps: Deps, filters: Filters) -> FirstResponseTime:
-    return (await _report(deps, "report_first_response_time", filters, FirstResponseTime))[0]
+async def first_response_time(pool: Pool, filters: Filters) -> FirstResponseTime:
+    return (await _report(pool, "report_first_response_time", filters, FirstResponseTime))[0]
 
 
 @router.get(
@@ -196,5 +196,5 @@ async def first_response_time(deps: Deps, filters: Filters) -> FirstResponseTime
     "any status: `responses` = rated tickets, `satisfied` = those rated 4 or 5, `csat` = "
     "satisfied / responses (0..1, null without responses)." + FILTERS_DOC,
 )
-async def csat(deps: Deps, filters: Filters) -> Csat:
-    return (await _report(deps, "report_csat", filters, Csat))[0]
+async def csat(pool: Pool, filters: Filters) -> Csat:
+    return (await _report(pool, "report_csat", filters, Csat))[0]

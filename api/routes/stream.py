@@ -19,9 +19,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from api.deps import Deps
-from api.routes.paths import SinceQuery, UntilQuery, VariantQuery, page_metrics, path_metrics
-from api.routes.reports import Filters, resolution_time
+from helpstream.api.deps import AppSettings, Pool
+from helpstream.api.routes.paths import (
+    SinceQuery,
+    UntilQuery,
+    VariantQuery,
+    page_metrics,
+    path_metrics,
+)
+from helpstream.api.routes.reports import Filters, resolution_time
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +61,19 @@ def _sse(event: str, model: BaseModel) -> bytes:
 )
 async def metrics_stream(
     request: Request,
-    deps: Deps,
+    settings: AppSettings,
+    pool: Pool,
     filters: Filters,
     variant: VariantQuery = None,
     since: SinceQuery = None,
     until: UntilQuery = None,
 ) -> EventStreamResponse:
-    poll = deps.settings.stream_poll_seconds
-    keepalive = deps.settings.stream_keepalive_seconds
+    poll = settings.stream_poll_seconds
+    keepalive = settings.stream_keepalive_seconds
     sources: dict[str, Callable[[], Awaitable[BaseModel]]] = {
-        "paths": lambda: path_metrics(deps, variant, since, until),
-        "pages": lambda: page_metrics(deps, variant, since, until),
-        "reports": lambda: resolution_time(deps, filters),
+        "paths": lambda: path_metrics(pool, variant, since, until),
+        "pages": lambda: page_metrics(pool, variant, since, until),
+        "reports": lambda: resolution_time(pool, filters),
     }
 
     async def events() -> AsyncIterator[bytes]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from api.buffering import INGEST_RESPONSES, buffer_events, check_batch_size, parse_body
-from api.deps import Deps
-from api.models import Accepted
-from api.models_support import (
+from helpstream import events as wire
+from helpstream.api.bodies import parse_body
+from helpstream.api.buffering import INGEST_RESPONSES
+from helpstream.api.deps import Buffer
+from helpstream.api.models import Accepted
+from helpstream.api.models_support import (
     EVENT_TYPES,
     AgentUpserted,
     AnySupportEvent,
@@ -24,8 +26,8 @@ from api.models_support import (
     TicketReopened,
     TicketResolved,
 )
-from api.openapi import request_body
-from workers import support as wire
+from helpstream.api.openapi import request_body
+from helpstream.wire import support_to_wire
 
 router = APIRouter(prefix="/v1/support-events", tags=["help desk"])
 
@@ -63,10 +65,10 @@ def to_event(e: AnySupportEvent) -> tuple[int, wire.SupportEvent]:
     return e.ticket_id, wire.Rated(e.ticket_id, e.rating, e.timestamp)
 
 
-async def buffer_support(deps: Deps, events: list[AnySupportEvent]) -> Accepted:
+async def buffer_support(buffer: Buffer, events: list[AnySupportEvent]) -> Accepted:
     """Ticket events are partitioned by ticket: one ticket's events apply in order."""
-    routed = ((key, wire.to_wire(event)) for key, event in map(to_event, events))
-    return await buffer_events(deps, "support", routed)
+    routed = ((key, support_to_wire(event)) for key, event in map(to_event, events))
+    return await buffer.buffer("support", routed)
 
 
 @router.post(
@@ -85,9 +87,9 @@ async def buffer_support(deps: Deps, events: list[AnySupportEvent]) -> Accepted:
     responses=INGEST_RESPONSES,
     openapi_extra=request_body(SupportEventIn),
 )
-async def post_support_event(request: Request, deps: Deps) -> Accepted:
+async def post_support_event(request: Request, buffer: Buffer) -> Accepted:
     event = await parse_body(request, SupportEventIn, _clean_loc)
-    return await buffer_support(deps, [event.root])
+    return await buffer_support(buffer, [event.root])
 
 
 @router.post(
@@ -98,7 +100,7 @@ async def post_support_event(request: Request, deps: Deps) -> Accepted:
     responses=INGEST_RESPONSES,
     openapi_extra=request_body(SupportBatchIn),
 )
-async def post_support_batch(request: Request, deps: Deps) -> Accepted:
+async def post_support_batch(request: Request, buffer: Buffer) -> Accepted:
     batch = await parse_body(request, SupportBatchIn, _clean_loc)
-    check_batch_size(deps, len(batch.events))
-    return await buffer_support(deps, list(batch.events))
+    buffer.check_batch_size(len(batch.events))
+    return await buffer_support(buffer, list(batch.events))

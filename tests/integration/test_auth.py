@@ -14,21 +14,15 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends
 
-from api.app import create_app
-from api.auth import (
-    KEY_PATTERN,
-    PUBLIC_PATHS,
-    SCOPES,
-    create_key,
-    require_scope,
-    route_scopes,
-    unscoped_routes,
-)
-from api.ratelimit import counter_key
-from api.routemap import iter_routes
-from api.settings import Settings
+from helpstream.api.app import create_app
+from helpstream.api.auth import PUBLIC_PATHS, require_scope
+from helpstream.api.ratelimit import counter_key
+from helpstream.api.routemap import iter_routes
+from helpstream.keys import KEY_PATTERN, SCOPES, create_key
+from helpstream.settings import Settings
+from helpstream.streams import RedisClient
 from tests.conftest import bearer, serve
-from workers.streams import RedisClient
+from tests.route_audit import route_scopes, unscoped_routes
 
 pytestmark = pytest.mark.integration
 
@@ -219,7 +213,7 @@ async def _cli(*args: str, database_url: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "api.cli",
+        "helpstream.cli",
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,

@@ -14,11 +14,11 @@ import asyncpg
 import httpx
 import pytest
 
-from api.auth import KEY_PATTERN, create_key
-from api.models_support import CATEGORIES
-from api.settings import Settings
+from helpstream.constants import CATEGORIES
+from helpstream.keys import KEY_PATTERN, create_key
+from helpstream.settings import Settings
+from helpstream.streams import RedisClient
 from tests.conftest import WorkerHandle, bearer, serve, wait_drained
-from workers.streams import RedisClient
 
 pytestmark = pytest.mark.integration
 

@@ -16,12 +16,12 @@ import asyncpg
 import httpx
 import pytest
 
-from api.demo import generate, load
-from api.settings import Settings
+from helpstream.demo import generate, load
+from helpstream.settings import Settings
+from helpstream.streams import RedisClient
 from tests.conftest import WorkerHandle, wait_drained
 from tests.integration.test_reports import REPORTS, _approx, _truncate_help_desk
 from tests.reference_reports import reports
-from workers.streams import RedisClient
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,11 @@ import orjson
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from api.app import create_app
-from api.auth import create_key
-from api.fast_ingest import FastClickIngest
-from api.settings import Settings
-from workers.streams import RedisClient, stream_key
+from helpstream.api.app import create_app
+from helpstream.api.fast_ingest import FastClickIngest
+from helpstream.keys import create_key
+from helpstream.settings import Settings
+from helpstream.streams import RedisClient, stream_key
 
 pytestmark = pytest.mark.integration
 

@@ -26,10 +26,10 @@ import asyncpg
 import httpx
 import pytest
 
-from api.auth import create_key
-from api.settings import Settings
+from helpstream.keys import create_key
+from helpstream.settings import Settings
+from helpstream.streams import RedisClient, dead_letter_key
 from tests.conftest import WorkerHandle, wait_drained
-from workers.streams import RedisClient, dead_letter_key
 
 pytestmark = pytest.mark.integration
 

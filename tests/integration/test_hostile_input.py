@@ -13,9 +13,9 @@ import httpx
 import orjson
 import pytest
 
-from api.settings import Settings
+from helpstream.settings import Settings
+from helpstream.streams import KINDS, RedisClient, dead_letter_key, stream_key
 from tests.conftest import WorkerHandle, wait_drained
-from workers.streams import KINDS, RedisClient, dead_letter_key, stream_key
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ import asyncpg
 import httpx
 import pytest
 
-from api.embedded import EmbeddedRedis
-from api.settings import Settings
+from helpstream.embedded import EmbeddedRedis
+from helpstream.settings import Settings
+from helpstream.streams import KINDS, RedisClient, stream_key
 from tests.conftest import bearer, serve
-from workers.streams import KINDS, RedisClient, stream_key
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,10 @@ import asyncpg
 import httpx
 import pytest
 
-from api.settings import Settings
+from helpstream.settings import Settings
+from helpstream.streams import RedisClient, dead_letter_key, stream_key
+from helpstream.wire import PAYLOAD_FIELD
 from tests.conftest import WorkerHandle, wait_drained
-from workers.streams import PAYLOAD_FIELD, RedisClient, dead_letter_key, stream_key
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,9 @@ import asyncpg
 import httpx
 import pytest
 
-from api.settings import Settings
+from helpstream.settings import Settings
+from helpstream.streams import RedisClient
 from tests.conftest import WorkerHandle, wait_drained
-from workers.streams import RedisClient
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ import asyncpg
 import httpx
 import pytest
 
-from api.settings import Settings
+from helpstream.settings import Settings
+from helpstream.streams import RedisClient, stream_key
 from tests.conftest import WorkerHandle, wait_drained
-from workers.streams import RedisClient, stream_key
 
 pytestmark = pytest.mark.integration
 

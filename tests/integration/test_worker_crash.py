@@ -13,13 +13,13 @@ import asyncpg
 import httpx
 import pytest
 
-from api.settings import Settings
+from helpstream.settings import Settings
+from helpstream.streams import RedisClient
+from helpstream.workers.consumer import PartitionConsumer
+from helpstream.workers.handlers import default_handlers
 from tests import traffic
 from tests.conftest import wait_drained
 from tests.integration.test_click_pipeline import all_paths, approx, post_all, settled_paths
-from workers.consumer import PartitionConsumer
-from workers.handlers import default_handlers
-from workers.streams import RedisClient
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def start_worker_process(settings: Settings) -> subprocess.Popen[bytes]:
         "HELPSTREAM_WORKER_SWEEP_SECONDS": "0.2",
         "HELPSTREAM_LOG_LEVEL": "WARNING",
     }
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "helpstream.cli", "worker"], env=env)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM])

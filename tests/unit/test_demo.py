@@ -7,9 +7,10 @@ from collections import Counter
 
 import pytest
 
-from api.demo import DemoData, Progress, generate
-from api.models import ClickIn
-from api.models_support import CATEGORIES, SupportEventIn
+from helpstream.api.models import ClickIn
+from helpstream.api.models_support import SupportEventIn
+from helpstream.constants import CATEGORIES
+from helpstream.demo import DemoData, Progress, generate
 from tests.reference_reports import reports
 
 

@@ -7,8 +7,8 @@ import time
 
 import redis.asyncio as aioredis
 
-from api.embedded import free_port
-from api.ratelimit import RateLimiter
+from helpstream.api.ratelimit import RateLimiter
+from helpstream.embedded import free_port
 
 
 async def test_limit_holds_within_a_process_and_keys_are_separate() -> None:

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from api.auth import generate_key
-from api.redact import install_log_redaction, redact
+from helpstream.keys import generate_key
+from helpstream.logs import install_log_redaction, redact
 
 KEY = generate_key()[1]
 

@@ -13,7 +13,7 @@ from itertools import pairwise
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
-from workers.sessionizer import (
+from helpstream.workers.sessionizer import (
     Click,
     CustomerLog,
     Path,

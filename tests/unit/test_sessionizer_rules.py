@@ -9,7 +9,7 @@ from itertools import permutations
 
 import pytest
 
-from workers.sessionizer import (
+from helpstream.workers.sessionizer import (
     Click,
     CustomerLog,
     Path,

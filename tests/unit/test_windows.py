@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.windows import UNBOUNDED_HIGH, UNBOUNDED_LOW, window
+from helpstream.api.windows import UNBOUNDED_HIGH, UNBOUNDED_LOW, window
 
 
 def covered(w_from: int, w_to: int, low: tuple[int, int], high: tuple[int, int], ts: int) -> int:

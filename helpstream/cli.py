@@ -1,4 +1,4 @@
-"""`helpstream` command line: up, api, worker, migrate, keys (contract §1)."""
+"""`helpstream` command line: up, api, worker, migrate, keys, demo (contract §1)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from api.settings import Settings
+from helpstream.settings import Settings
 
 log = logging.getLogger("helpstream")
 
@@ -32,7 +32,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from helpstream.api.app import create_app
 
     settings = _settings(args)
     uvicorn.run(
@@ -63,7 +63,7 @@ def _run_until_signal(main: Any) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from workers.runner import run_worker
+    from helpstream.workers.runner import run_worker
 
     settings = _settings(args)
     _run_until_signal(lambda stop: run_worker(settings, stop))
@@ -71,7 +71,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from db.migrate import migrate_url
+    from helpstream.db.migrate import migrate_url
 
     with database_url_for(_settings(args)) as database_url:
         applied = asyncio.run(migrate_url(database_url))
@@ -85,15 +85,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
     `create` prints the key on the last line of stdout (and only there), so scripts can
     take it with `tail -n 1`.
     """
-    import asyncpg
-
-    from api.auth import create_key, list_keys, revoke_key
-    from db.migrate import migrate
+    from helpstream.database import connection
+    from helpstream.keys import create_key, list_keys, revoke_key
 
     async def run(database_url: str) -> int:
-        conn = await asyncpg.connect(database_url)
-        try:
-            await migrate(conn)
+        async with connection(database_url) as conn:
             if args.keys_command == "create":
                 created = await create_key(conn, args.scope, args.name)
                 print(f"created API key {created.id} ({created.scope}) {created.name}".rstrip())
@@ -115,8 +111,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
                     return 1
                 print(f"revoked API key {revoked.id} ({revoked.scope}) {revoked.name}".rstrip())
             return 0
-        finally:
-            await conn.close()
 
     with database_url_for(_settings(args)) as database_url:
         return asyncio.run(run(database_url))
@@ -126,7 +120,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Load the demo help desk and clickstream into a running helpstream, over HTTP."""
     import httpx
 
-    from api.demo import DemoError, load
+    from helpstream.demo import DemoError, load
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request: noise here
     settings = _settings(args)
@@ -145,18 +139,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_key(settings: Settings) -> str:
     """No key given: make one in the database `up` uses (same resolution as `keys create`)."""
-    import asyncpg
-
-    from api.auth import create_key
-    from db.migrate import migrate
+    from helpstream.database import connection
+    from helpstream.keys import create_key
 
     async def make(database_url: str) -> str:
-        conn = await asyncpg.connect(database_url)
-        try:
-            await migrate(conn)
+        async with connection(database_url) as conn:
             return (await create_key(conn, "admin", "demo")).key
-        finally:
-            await conn.close()
 
     with database_url_for(settings) as database_url:
         return asyncio.run(make(database_url))
@@ -171,7 +159,7 @@ def database_url_for(settings: Settings) -> Iterator[str]:
     if settings.database_url:
         yield settings.database_url
         return
-    from api.embedded import EmbeddedPostgres
+    from helpstream.embedded import EmbeddedPostgres
 
     postgres = EmbeddedPostgres(Path(settings.data_dir))
     try:
@@ -182,22 +170,18 @@ def database_url_for(settings: Settings) -> Iterator[str]:
 
 async def _first_run_admin_key(database_url: str) -> str | None:
     """On a database without any usable key, create an admin key so the API is usable."""
-    import asyncpg
+    from helpstream.database import connection
+    from helpstream.keys import create_key
 
-    from api.auth import create_key
-
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with connection(database_url) as conn:
         if await conn.fetchval("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"):
             return None
         return (await create_key(conn, "admin", "first-run")).key
-    finally:
-        await conn.close()
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Embedded servers (when no URLs are set), then the API and the workers, supervised."""
-    from api.embedded import EmbeddedServices
+    from helpstream.embedded import EmbeddedServices
 
     settings = _settings(args)
     services = EmbeddedServices(Path(settings.data_dir))
@@ -220,14 +204,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     exit_code = 0
     try:
-        from db.migrate import migrate_url
-
-        asyncio.run(migrate_url(database_url))
         first_key = asyncio.run(_first_run_admin_key(database_url))
         python = sys.executable
-        children.append(subprocess.Popen([python, "-m", "api.cli", "api"], env=env))
+        children.append(subprocess.Popen([python, "-m", "helpstream.cli", "api"], env=env))
         for _ in range(max(1, args.workers)):
-            children.append(subprocess.Popen([python, "-m", "api.cli", "worker"], env=env))
+            children.append(subprocess.Popen([python, "-m", "helpstream.cli", "worker"], env=env))
         print(
             f"helpstream is up: http://{settings.host}:{settings.port}/docs "
             f"(dashboard: /dashboard). Ctrl-C stops it.",
@@ -315,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from api.redact import install_log_redaction
+    from helpstream.logs import install_log_redaction
 
     install_log_redaction()
     logging.basicConfig(

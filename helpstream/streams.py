@@ -1,4 +1,4 @@
-"""Stream layout shared by the API (which appends) and the workers (which consume).
+"""Redis layout shared by the API (which appends) and the workers (which consume).
 
 Each partition owns a handful of keys sharing one hash tag, so that in Redis Cluster a
 partition lives on one slot (multi-key commands work) while partitions spread over nodes:
@@ -6,21 +6,17 @@ partition lives on one slot (multi-key commands work) while partitions spread ov
     hs:{p3}:clicks    click events of customers with customer_id % partitions == 3
     hs:{p3}:support   help-desk events of tickets with ticket_id % partitions == 3
     hs:{p3}:dead      entries that could not be applied, with the reason
+    hs:{p3}:stats     counters for /metrics
 
-One stream entry holds all events of one request for one partition (field ``b``: a JSON
-array), so a 1,000-event batch costs a few XADDs rather than 1,000.
+What an entry holds is `helpstream.wire`'s business.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 KINDS = ("clicks", "support")
-PAYLOAD_FIELD = b"b"
 
 RedisClient = aioredis.Redis | RedisCluster
 
@@ -36,21 +32,6 @@ def dead_letter_key(partition: int) -> str:
 def stats_key(partition: int) -> str:
     """A hash of counters for /metrics (ingested, applied, dead letters, redeliveries)."""
     return f"hs:{{p{partition}}}:stats"
-
-
-def encode_events(events: list[Any]) -> bytes:
-    return orjson.dumps(events)
-
-
-def decode_events(fields: dict[bytes, bytes]) -> list[Any]:
-    """The events of one entry; raises ValueError for an entry that is not ours."""
-    payload = fields.get(PAYLOAD_FIELD)
-    if payload is None:
-        raise ValueError("entry has no payload field")
-    events = orjson.loads(payload)
-    if not isinstance(events, list):
-        raise ValueError("payload is not a list")
-    return events
 
 
 def parse_id(entry_id: bytes | str) -> tuple[int, int]:

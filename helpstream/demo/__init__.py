@@ -1,0 +1,9 @@
+"""The demo: a seed-sized help desk and a simulated support site, loaded through the API.
+
+`helpdesk` and `site` generate the events, `loader` sends them (`helpstream demo`).
+"""
+
+from helpstream.demo.data import DemoData
+from helpstream.demo.loader import DemoError, Progress, generate, load
+
+__all__ = ["DemoData", "DemoError", "Progress", "generate", "load"]
