@@ -34,7 +34,7 @@ from api.routes import (
 )
 from api.routes.keys import KeyCreate
 from api.settings import Settings
-from db.migrate import migrate
+from db.deployment import prepare_database
 from workers.streams import connect_redis
 
 DESCRIPTION = """
@@ -73,7 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
         guard = Guard(settings, pool, redis)
         try:
             async with pool.acquire() as conn:
-                await migrate(conn)
+                await prepare_database(conn, settings.partitions)
             writer.start()
             backlog.start()
             guard.start()

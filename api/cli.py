@@ -220,9 +220,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     exit_code = 0
     try:
-        from db.migrate import migrate_url
+        from db.deployment import prepare_database_url
 
-        asyncio.run(migrate_url(database_url))
+        asyncio.run(prepare_database_url(database_url, settings.partitions))
         first_key = asyncio.run(_first_run_admin_key(database_url))
         python = sys.executable
         children.append(subprocess.Popen([python, "-m", "api.cli", "api"], env=env))
@@ -323,7 +323,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    from db.deployment import PartitionCountMismatch
+
+    try:
+        code: int = args.func(args)
+    except PartitionCountMismatch as exc:  # a clear refusal, not a traceback
+        print(f"helpstream: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

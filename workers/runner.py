@@ -20,7 +20,7 @@ import uuid
 import asyncpg
 
 from api.settings import Settings
-from db.migrate import migrate
+from db.deployment import prepare_database
 from workers.consumer import TRANSIENT_ERRORS, PartitionConsumer
 from workers.handlers import StreamHandler, default_handlers
 from workers.streams import RedisClient, connect_redis
@@ -161,7 +161,8 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Everything `helpstream worker` does: connect, migrate, consume until stopped."""
+    """Everything `helpstream worker` does: connect, migrate and check the partition
+    count, consume until stopped."""
     database_url, redis_url = settings.require_urls()
     pool = await asyncpg.create_pool(
         database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
@@ -169,7 +170,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     redis = connect_redis(redis_url, settings.redis_cluster)
     try:
         async with pool.acquire() as conn:
-            await migrate(conn)
+            await prepare_database(conn, settings.partitions)
         await Worker(settings, pool, redis).run(stop)
     finally:
         await redis.aclose()
