@@ -69,7 +69,16 @@ def create_app(settings: Settings) -> FastAPI:
         )
         redis = connect_redis(redis_url, settings.redis_cluster)
         writer = StreamWriter(redis)
-        backlog = BacklogMonitor(redis, settings.partitions, settings.max_backlog)
+        backlog = BacklogMonitor(
+            redis,
+            settings.partitions,
+            {
+                "clicks": settings.max_backlog_click_bytes,
+                "support": settings.max_backlog_support_bytes,
+            },
+            settings.max_backlog,
+            writer,
+        )
         guard = Guard(settings, pool, redis)
         try:
             async with pool.acquire() as conn:

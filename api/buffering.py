@@ -63,8 +63,8 @@ def check_batch_size(deps: Resources, size: int) -> None:
 async def buffer_events(deps: Resources, kind: str, routed: Iterable[tuple[int, Any]]) -> Accepted:
     """Buffer (routing id, wire event) pairs of one stream kind; 202's body once in Redis."""
     retry_after = deps.settings.retry_after_seconds
-    if deps.backlog.over_limit:
-        raise ServiceUnavailable("workers are behind; retry later", retry_after)
+    if deps.backlog.over_limit(kind):
+        raise ServiceUnavailable(f"workers are behind on {kind} events; retry later", retry_after)
     try:
         count = await deps.writer.append_events(kind, routed, deps.settings.partitions)
     except BufferUnavailable:

@@ -24,6 +24,8 @@ _HELP = {
     "helpstream_dead_letter_entries": ("gauge", "Entries in the dead-letter stream now."),
     "helpstream_redeliveries_total": ("counter", "Entries delivered again after a crash."),
     "helpstream_late_events_total": ("counter", "Click events beyond allowed_lateness."),
+    "helpstream_backlog_bytes": ("gauge", "Redis memory of unapplied events, per stream kind."),
+    "helpstream_backlog_limit_bytes": ("gauge", "Backlog above which ingest answers 503."),
 }
 
 
@@ -77,6 +79,11 @@ async def metrics(deps: Deps) -> PlainTextResponse:
                 f"{labels} {stats.get(f'{kind}_applied_entries', 0)}"
             )
     samples["helpstream_late_events_total"].append(f" {int(late)}")
+    for kind in KINDS:  # as this API process last measured them (no extra Redis call)
+        labels = f'{{stream="{kind}"}}'
+        samples["helpstream_backlog_bytes"].append(f"{labels} {deps.backlog.backlog_bytes(kind)}")
+        limit = deps.backlog.max_bytes[kind]
+        samples["helpstream_backlog_limit_bytes"].append(f"{labels} {limit}")
 
     lines: list[str] = []
     for name, (kind, text) in _HELP.items():
