@@ -65,3 +65,65 @@ async def prepare_database_url(database_url: str, partitions: int) -> list[str]:
         return await prepare_database(conn, partitions)
     finally:
         await conn.close()
+
+
+class RepartitionRefused(RuntimeError):
+    """Changing the partition count now would lose or misroute events."""
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+async def change_partitions(
+    conn: asyncpg.Connection,
+    new: int,
+    newest_ids: dict[tuple[int, str], str],
+    heartbeat_timeout: float,
+) -> int:
+    """Record a new partition count (`helpstream partitions set`); returns the old one.
+
+    Only safe once nothing is left to apply: ``newest_ids`` is the newest entry ID of every
+    stream (partition, kind) of the old count, read from Redis by the caller after the APIs
+    were stopped; each must be at or below the applied offset. No worker may be running.
+    Open paths move to their customer's new partition (the one whose worker closes them);
+    everything else is keyed by customer or ticket, not by partition.
+    """
+    if not 1 <= new <= 1024:
+        raise RepartitionRefused("the partition count must be between 1 and 1024")
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO deployment (id, partitions) VALUES (true, $1) ON CONFLICT DO NOTHING",
+            new,
+        )
+        old: int = await conn.fetchval("SELECT partitions FROM deployment WHERE id FOR UPDATE")
+        live = await conn.fetchval(
+            "SELECT count(*) FROM workers WHERE heartbeat_at > now() - make_interval(secs => $1)",
+            heartbeat_timeout,
+        )
+        if live:
+            raise RepartitionRefused(
+                f"{live} worker(s) still running: stop every `helpstream worker` first"
+            )
+        offsets = {
+            (r["partition"], r["stream"]): r["last_id"]
+            for r in await conn.fetch("SELECT partition, stream, last_id FROM stream_offsets")
+        }
+        pending = sorted(
+            f"partition {p} {kind}"
+            for (p, kind), newest in newest_ids.items()
+            if _stream_id(newest) > _stream_id(offsets.get((p, kind), "0-0"))
+        )
+        if pending:
+            raise RepartitionRefused(
+                "events not yet applied in " + ", ".join(pending) + ": stop every "
+                "`helpstream api`, run the workers until the backlog is 0, then stop them"
+            )
+        await conn.execute(
+            "UPDATE paths SET partition = customer_id % $1"
+            " WHERE status = 'open' AND partition <> customer_id % $1",
+            new,
+        )
+        await conn.execute("UPDATE deployment SET partitions = $1, recorded_at = now()", new)
+    return old

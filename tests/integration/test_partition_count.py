@@ -9,12 +9,15 @@ import subprocess
 import sys
 
 import asyncpg
+import httpx
 import pytest
 
 from api.app import create_app
 from api.settings import Settings
+from db.deployment import RepartitionRefused, change_partitions
+from tests.conftest import WorkerHandle, wait_drained
 from workers.runner import run_worker
-from workers.streams import RedisClient
+from workers.streams import KINDS, RedisClient, stream_key
 
 pytestmark = pytest.mark.integration
 
@@ -98,3 +101,49 @@ async def test_cli_worker_refuses_with_the_message(
     )
     assert proc.returncode != 0
     assert f"HELPSTREAM_PARTITIONS={settings.partitions}" in proc.stderr
+
+
+async def newest_ids(redis: RedisClient, partitions: int) -> dict[tuple[int, str], str]:
+    newest = {}
+    for p in range(partitions):
+        for kind in KINDS:
+            last = await redis.xrevrange(stream_key(p, kind), count=1)
+            if last:
+                newest[(p, kind)] = last[0][0].decode()
+    return newest
+
+
+async def test_changing_the_count_needs_stopped_workers_and_an_empty_backlog(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    redis: RedisClient,
+    worker: WorkerHandle,
+    ingest_api: httpx.AsyncClient,
+) -> None:
+    clicks = [
+        {"timestamp": 1515764691, "customer_id": c, "source_page_id": 11, "target_page_id": 28}
+        for c in range(12)
+    ]
+    assert (await ingest_api.post("/v1/clicks/batch", json={"events": clicks})).status_code == 202
+    await wait_drained(redis, pool, settings.partitions)
+    async with pool.acquire() as conn:
+        with pytest.raises(RepartitionRefused, match="worker"):  # one is running
+            await change_partitions(conn, 8, {}, settings.worker_heartbeat_timeout)
+        await worker.shutdown()
+        await redis.xadd(stream_key(1, "clicks"), {"b": b"[]"})  # not applied yet
+        with pytest.raises(RepartitionRefused, match="partition 1 clicks"):
+            await change_partitions(
+                conn, 8, await newest_ids(redis, 4), settings.worker_heartbeat_timeout
+            )
+        await redis.delete(stream_key(1, "clicks"))
+
+        old = await change_partitions(
+            conn, 8, await newest_ids(redis, 4), settings.worker_heartbeat_timeout
+        )
+    assert old == 4
+    moved = await pool.fetch("SELECT customer_id, partition FROM paths WHERE status = 'open'")
+    assert len(moved) == 12 and all(r["partition"] == r["customer_id"] % 8 for r in moved)
+    eight = settings.model_copy(update={"partitions": 8})
+    await start_worker(eight)
+    with pytest.raises(Exception, match="HELPSTREAM_PARTITIONS=8"):
+        await start_worker(settings)
