@@ -33,10 +33,14 @@ def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from db.deployment import prepare_database_url
 
     settings = _settings(args)
+    app = create_app(settings)
+    # Before serving: a wrong partition count ends here with its message, not a traceback.
+    asyncio.run(prepare_database_url(settings.require_urls()[0], settings.partitions))
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="auto",

@@ -147,3 +147,28 @@ async def test_changing_the_count_needs_stopped_workers_and_an_empty_backlog(
     await start_worker(eight)
     with pytest.raises(Exception, match="HELPSTREAM_PARTITIONS=8"):
         await start_worker(settings)
+
+
+async def test_cli_api_refuses_with_the_message(
+    settings: Settings, pool: asyncpg.Pool, redis: RedisClient
+) -> None:
+    await start_worker(settings)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPSTREAM_")}
+    env.update(
+        HELPSTREAM_DATABASE_URL=settings.database_url or "",
+        HELPSTREAM_REDIS_URL=settings.redis_url or "",
+        HELPSTREAM_PARTITIONS="16",
+        HELPSTREAM_PORT="1",  # never reached: it refuses before listening
+    )
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "api.cli", "api"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert (
+        "HELPSTREAM_PARTITIONS=4" in proc.stderr and "helpstream partitions set 16" in proc.stderr
+    )
