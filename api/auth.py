@@ -73,6 +73,7 @@ bearer = HTTPBearer(
 )
 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
+RATE_LIMITED = "rate limit exceeded for this API key; retry later"
 
 
 class ScopeCheck:
@@ -115,7 +116,7 @@ class ScopeCheck:
         if retry_after is not None:
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,
-                "rate limit exceeded for this API key; retry later",
+                RATE_LIMITED,
                 headers={"Retry-After": str(retry_after)},
             )
         return key

@@ -32,7 +32,16 @@ class EventBuffer:
         self.max_batch_events = settings.max_batch_events
         self.retry_after = settings.retry_after_seconds
         self.writer = StreamWriter(redis)
-        self.backlog = BacklogMonitor(redis, settings.partitions, settings.max_backlog)
+        self.backlog = BacklogMonitor(
+            redis,
+            settings.partitions,
+            {
+                "clicks": settings.max_backlog_click_bytes,
+                "support": settings.max_backlog_support_bytes,
+            },
+            settings.max_backlog,
+            self.writer,
+        )
 
     def start(self) -> None:
         self.writer.start()
@@ -58,8 +67,10 @@ class EventBuffer:
 
     async def buffer(self, kind: str, routed: Iterable[tuple[int, Any]]) -> Accepted:
         """Buffer (routing id, wire event) pairs of one stream kind; 202's body once in Redis."""
-        if self.backlog.over_limit:
-            raise ServiceUnavailable("workers are behind; retry later", self.retry_after)
+        if self.backlog.over_limit(kind):
+            raise ServiceUnavailable(
+                f"workers are behind on {kind} events; retry later", self.retry_after
+            )
         try:
             count = await self.writer.append_events(kind, routed, self.partitions)
         except BufferUnavailable:

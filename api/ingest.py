@@ -4,8 +4,8 @@
 while one pipeline is in flight, new requests queue up and go together in the next one.
 A request is answered 202 only when its own entries were written.
 
-`BacklogMonitor` polls the partition streams' lengths so ingest can answer 503 when
-workers fall too far behind, without an extra Redis call per request.
+`BacklogMonitor` polls the memory the partition streams take (per stream kind) so ingest
+can answer 503 when workers fall too far behind, without an extra Redis call per request.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class StreamWriter:
         self._queue: list[tuple[Sequence[StreamEntry], asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Payload bytes this process has written, per kind, ever: `BacklogMonitor` adds what
+        # was written since its last measurement, so one poll interval cannot overshoot.
+        self.written_bytes: dict[str, int] = defaultdict(int)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="stream-writer")
@@ -87,6 +90,7 @@ class StreamWriter:
 
     async def _flush(self, batch: list[tuple[Sequence[StreamEntry], asyncio.Future[None]]]) -> None:
         ingested: dict[tuple[int, str], int] = defaultdict(int)
+        written: dict[str, int] = defaultdict(int)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for entries, _ in batch:
@@ -95,6 +99,7 @@ class StreamWriter:
                             stream_key(entry.partition, entry.kind), {PAYLOAD_FIELD: entry.payload}
                         )
                         ingested[(entry.partition, entry.kind)] += entry.events
+                        written[entry.kind] += len(entry.payload)
                 for (partition, kind), count in ingested.items():  # for /metrics
                     pipe.hincrby(stats_key(partition), f"{kind}_ingested_events", count)
                 await pipe.execute()
@@ -103,26 +108,62 @@ class StreamWriter:
             for _, future in batch:
                 if not future.done():
                     future.set_exception(BufferUnavailable(str(exc)))
+            for kind, size in written.items():  # some XADDs may have gone through
+                self.written_bytes[kind] += size
             return
+        for kind, size in written.items():
+            self.written_bytes[kind] += size
         for _, future in batch:
             if not future.done():
                 future.set_result(None)
 
 
 class BacklogMonitor:
-    """Keeps the newest known length of every partition stream."""
+    """Keeps the newest known size of every stream kind's backlog, to refuse ingest past it.
 
-    def __init__(self, redis: RedisClient, partitions: int, limit: int, interval: float = 0.5):
+    The bound is in bytes per kind (`max_backlog_click_bytes`, `max_backlog_support_bytes`):
+    one entry holds anything from one event to a 10,000-event batch, so entries say little
+    about memory, and a help-desk backlog must not stop click ingest (nor the other way
+    round). The size is measured, not counted: workers trim what they applied, so the
+    streams hold exactly the backlog and `MEMORY USAGE` of each is what it costs Redis; a
+    crash between a worker's commit and its trim cannot make a counter drift. Between
+    two measurements the bytes this process wrote are added, so one process overshoots
+    by at most the requests in flight (other API processes: what they write per interval).
+    """
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        partitions: int,
+        max_bytes: dict[str, int],
+        max_entries: int,
+        writer: StreamWriter | None = None,
+        interval: float = 0.5,
+    ) -> None:
         self.redis = redis
         self.partitions = partitions
-        self.limit = limit
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self.writer = writer
         self.interval = interval
         self.lengths: dict[str, int] = {}
+        self.measured_bytes: dict[str, int] = dict.fromkeys(KINDS, 0)
+        self._written_at_measure: dict[str, int] = dict.fromkeys(KINDS, 0)
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def over_limit(self) -> bool:
-        return any(length > self.limit for length in self.lengths.values())
+    def backlog_bytes(self, kind: str) -> int:
+        """Bytes the streams of ``kind`` hold: last measured, plus what was written since."""
+        since = 0
+        if self.writer is not None:
+            since = self.writer.written_bytes[kind] - self._written_at_measure[kind]
+        return self.measured_bytes.get(kind, 0) + max(0, since)
+
+    def over_limit(self, kind: str) -> bool:
+        """Whether ingest of ``kind`` should answer 503 now."""
+        if self.backlog_bytes(kind) > self.max_bytes.get(kind, 2**63):
+            return True
+        suffix = f":{kind}"  # the deprecated bound in entries per partition stream
+        return any(n > self.max_entries for key, n in self.lengths.items() if key.endswith(suffix))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="backlog-monitor")
@@ -134,12 +175,19 @@ class BacklogMonitor:
                 await self._task
 
     async def refresh(self) -> None:
-        keys = [stream_key(p, kind) for p in range(self.partitions) for kind in KINDS]
+        written = dict(self.writer.written_bytes) if self.writer is not None else {}
+        keys = [(stream_key(p, kind), kind) for p in range(self.partitions) for kind in KINDS]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
+            for key, _ in keys:
                 pipe.xlen(key)
-            lengths = await pipe.execute()
-        self.lengths = dict(zip(keys, (int(n) for n in lengths), strict=True))
+                pipe.memory_usage(key, samples=0)  # exact: every node (O(nodes), cheap)
+            replies = await pipe.execute()
+        measured = dict.fromkeys(KINDS, 0)
+        for (_, kind), size in zip(keys, replies[1::2], strict=True):
+            measured[kind] += int(size or 0)  # None: no such stream (yet)
+        self.lengths = {key: int(n) for (key, _), n in zip(keys, replies[::2], strict=True)}
+        self.measured_bytes = measured
+        self._written_at_measure = {kind: written.get(kind, 0) for kind in KINDS}
 
     async def _run(self) -> None:
         while True:

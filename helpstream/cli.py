@@ -33,10 +33,14 @@ def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from helpstream.api.app import create_app
+    from helpstream.db.deployment import prepare_database_url
 
     settings = _settings(args)
+    app = create_app(settings)
+    # Before serving: a wrong partition count ends here with its message, not a traceback.
+    asyncio.run(prepare_database_url(settings.require_urls()[0], settings.partitions))
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="auto",
@@ -114,6 +118,63 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     with database_url_for(_settings(args)) as database_url:
         return asyncio.run(run(database_url))
+
+
+def cmd_partitions(args: argparse.Namespace) -> int:
+    """Show the recorded partition count, or change it once everything is drained."""
+    import asyncpg
+
+    from helpstream.db.deployment import RepartitionRefused, change_partitions
+    from helpstream.db.migrate import migrate
+    from helpstream.embedded import EmbeddedServices
+    from helpstream.streams import KINDS, connect_redis, stream_key
+
+    settings = _settings(args)
+
+    async def run(database_url: str, redis_url: str) -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await migrate(conn)
+            if args.partitions_command != "set":
+                recorded = await conn.fetchval("SELECT partitions FROM deployment")
+                print(recorded if recorded is not None else "not recorded yet (no process ran)")
+                return 0
+            old = await conn.fetchval("SELECT partitions FROM deployment") or settings.partitions
+            redis = connect_redis(redis_url, settings.redis_cluster)
+            try:
+                newest: dict[tuple[int, str], str] = {}
+                for p in range(old):
+                    for kind in KINDS:
+                        last = await redis.xrevrange(stream_key(p, kind), count=1)
+                        if last:
+                            entry_id = last[0][0]
+                            newest[(p, kind)] = (
+                                entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                            )
+            finally:
+                await redis.aclose()
+            try:
+                old = await change_partitions(
+                    conn, args.count, newest, settings.worker_heartbeat_timeout
+                )
+            except RepartitionRefused as exc:
+                print(f"helpstream: not changed: {exc}", file=sys.stderr)
+                return 1
+            change = f"changed from {old} to" if old != args.count else "recorded:"
+            print(
+                f"partition count {change} {args.count}: start every process "
+                f"with HELPSTREAM_PARTITIONS={args.count}"
+            )
+            return 0
+        finally:
+            await conn.close()
+
+    services = EmbeddedServices(Path(settings.data_dir))  # as `up` uses them, when no URLs
+    database_url, redis_url = services.start(settings.database_url, settings.redis_url)
+    try:
+        return asyncio.run(run(database_url, redis_url))
+    finally:
+        services.stop()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -204,6 +265,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     exit_code = 0
     try:
+        from helpstream.db.deployment import prepare_database_url
+
+        asyncio.run(prepare_database_url(database_url, settings.partitions))
         first_key = asyncio.run(_first_run_admin_key(database_url))
         python = sys.executable
         children.append(subprocess.Popen([python, "-m", "helpstream.cli", "api"], env=env))
@@ -278,6 +342,20 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
     keys.set_defaults(func=cmd_keys)
 
+    partitions = sub.add_parser(
+        "partitions", help="show the recorded partition count, or change it when drained"
+    )
+    partitions.add_argument("--data-dir", dest="data_dir")
+    partitions_sub = partitions.add_subparsers(dest="partitions_command")
+    change = partitions_sub.add_parser(
+        "set",
+        help="record a new count: only with every api and worker stopped and nothing "
+        "left to apply (checked)",
+    )
+    change.add_argument("count", type=int)
+    change.add_argument("--data-dir", dest="data_dir", default=argparse.SUPPRESS)
+    partitions.set_defaults(func=cmd_partitions)
+
     demo = sub.add_parser(
         "demo", help="load a demo help desk and support-site clickstream through the API"
     )
@@ -304,7 +382,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    from helpstream.db.deployment import PartitionCountMismatch
+
+    try:
+        code: int = args.func(args)
+    except PartitionCountMismatch as exc:  # a clear refusal, not a traceback
+        print(f"helpstream: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

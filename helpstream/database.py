@@ -8,18 +8,20 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from helpstream.db.deployment import prepare_database
 from helpstream.db.migrate import migrate
 from helpstream.settings import Settings
 
 
 async def create_pool(database_url: str, settings: Settings) -> asyncpg.Pool:
-    """The pool a long-running process (API, worker) uses, migrated before first use."""
+    """The pool a long-running process (API, worker) uses: migrated, and refused unless the
+    configured partition count is the deployment's (contract §6)."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
         database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
     )
     try:
         async with pool.acquire() as conn:
-            await migrate(conn)
+            await prepare_database(conn, settings.partitions)
     except BaseException:
         await pool.close()
         raise

@@ -51,7 +51,21 @@ class Settings(BaseSettings):
     max_backlog: int = Field(
         default=200_000,
         ge=1,
-        description="Unapplied stream entries per partition above which ingest answers 503.",
+        description="Deprecated (an entry holds 1 to 10,000 events, so entries do not bound "
+        "memory): unapplied entries in one partition stream above which ingest of that "
+        "stream's kind answers 503. Use max_backlog_click_bytes / max_backlog_support_bytes.",
+    )
+    max_backlog_click_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024,
+        description="Memory (bytes, all partitions) the unapplied click events may take in "
+        "Redis; past it click ingest answers 503 + Retry-After until workers catch up.",
+    )
+    max_backlog_support_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="The same bound for help-desk events, separate so that one kind's "
+        "backlog never refuses the other kind.",
     )
     retry_after_seconds: int = Field(default=2, ge=1)
 

@@ -157,7 +157,8 @@ def _log_crash(task: asyncio.Task[None]) -> None:
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Everything `helpstream worker` does: connect, migrate, consume until stopped."""
+    """Everything `helpstream worker` does: connect, migrate and check the partition
+    count, consume until stopped."""
     database_url, redis_url = settings.require_urls()
     pool = await create_pool(database_url, settings)
     redis = connect_redis(redis_url, settings.redis_cluster)

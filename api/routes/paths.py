@@ -40,20 +40,52 @@ UntilQuery = Annotated[
 ]
 
 
-def _encode_cursor(row: Any) -> str:
-    raw = orjson.dumps([row["customer_id"], row["start_ts"], row["path_id"]])
+# A cursor names the last path returned by (customer_id, start_ts) and how many paths with
+# that same key have been returned. Not by path_id: the worker replaces a path it extends
+# (a new row, a new path_id), so a cursor on path_id would list that path again on the next
+# page. (customer_id, start_ts) does not change when a path grows; it is shared only by
+# same-second resolutions of one customer, which are final, so counting them is stable.
+Cursor = tuple[int, int, int]  # customer_id, start_ts, paths with that key already returned
+
+_PATH_SELECT = """
+    SELECT path_id, customer_id, start_ts, end_ts, pages, path_length, status,
+           has_turnaround, variant
+    FROM paths
+    WHERE ($1::bigint IS NULL OR customer_id = $1)
+      AND ($2::text IS NULL OR status = $2)
+      AND ($3::text IS NULL OR variant = $3)
+"""
+_FIRST_PAGE = _PATH_SELECT + " ORDER BY customer_id, start_ts, path_id LIMIT $4"
+_NEXT_PAGE = f"""
+    ({_PATH_SELECT} AND customer_id = $4 AND start_ts = $5 ORDER BY path_id OFFSET $6 LIMIT $7)
+    UNION ALL
+    ({_PATH_SELECT} AND (customer_id, start_ts) > ($4, $5)
+     ORDER BY customer_id, start_ts, path_id LIMIT $7)
+    ORDER BY customer_id, start_ts, path_id LIMIT $7
+"""
+
+
+def _encode_cursor(customer_id: int, start_ts: int, seen: int) -> str:
+    raw = orjson.dumps({"c": customer_id, "s": start_ts, "n": seen})
     return base64.urlsafe_b64encode(raw).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[int, int, int]:
+def _is_bigint(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _decode_cursor(cursor: str) -> Cursor:
     try:
-        customer_id, start_ts, path_id = orjson.loads(base64.urlsafe_b64decode(cursor))
-        if not all(
-            isinstance(v, int) and not isinstance(v, bool) and -(2**63) <= v < 2**63
-            for v in (customer_id, start_ts, path_id)
-        ):  # a forged cursor must not reach PostgreSQL as a bigint it cannot hold
+        data = orjson.loads(base64.urlsafe_b64decode(cursor))
+        if not isinstance(data, dict) or set(data) != {"c", "s", "n"}:
             raise ValueError
-        return customer_id, start_ts, path_id
+        customer_id, start_ts, seen = data["c"], data["s"], data["n"]
+        # a forged cursor must not reach PostgreSQL as a number it cannot hold
+        if not (_is_bigint(customer_id) and _is_bigint(start_ts) and _is_bigint(seen)):
+            raise ValueError
+        if not 1 <= seen < 2**31:
+            raise ValueError
+        return customer_id, start_ts, seen
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise RequestValidationError(
             [
@@ -67,10 +99,24 @@ def _decode_cursor(cursor: str) -> tuple[int, int, int]:
         ) from None
 
 
+def _next_cursor(rows: list[Any], limit: int, after: Cursor | None) -> str | None:
+    """The cursor after ``rows[:limit]``, or None when nothing follows."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    key = (last["customer_id"], last["start_ts"])
+    seen = sum((r["customer_id"], r["start_ts"]) == key for r in rows[:limit])
+    if after is not None and (after[0], after[1]) == key:
+        seen += after[2]
+    return _encode_cursor(*key, seen)
+
+
 @router.get(
     "/v1/paths",
     response_model=PathPage,
     summary="Sessionized paths, ordered by customer and start time",
+    description="Pages with `next_cursor`: a path that grows between two pages (a new click "
+    "extends it) is listed once, not skipped and not repeated.",
 )
 async def list_paths(
     pool: Pool,
@@ -81,24 +127,11 @@ async def list_paths(
     cursor: str | None = None,
 ) -> PathPage:
     after = _decode_cursor(cursor) if cursor else None
-    rows = await pool.fetch(
-        """
-        SELECT path_id, customer_id, start_ts, end_ts, pages, path_length, status,
-               has_turnaround, variant
-        FROM paths
-        WHERE ($1::bigint IS NULL OR customer_id = $1)
-          AND ($2::text IS NULL OR status = $2)
-          AND ($3::text IS NULL OR variant = $3)
-          AND ($4::bigint IS NULL OR (customer_id, start_ts, path_id) > ($4, $5, $6))
-        ORDER BY customer_id, start_ts, path_id
-        LIMIT $7
-        """,
-        customer_id,
-        status,
-        variant,
-        *(after or (None, None, None)),
-        limit + 1,
-    )
+    filters = (customer_id, status, variant)
+    if after is None:
+        rows = await pool.fetch(_FIRST_PAGE, *filters, limit + 1)
+    else:
+        rows = await pool.fetch(_NEXT_PAGE, *filters, *after, limit + 1)
     items = [
         PathOut(
             customer_id=r["customer_id"],
@@ -112,8 +145,7 @@ async def list_paths(
         )
         for r in rows[:limit]
     ]
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return PathPage(items=items, next_cursor=next_cursor)
+    return PathPage(items=items, next_cursor=_next_cursor(rows, limit, after))
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:

@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
-from helpstream.api.deps import AppSettings, Pool, Redis
+from helpstream.api.deps import AppSettings, Buffer, Pool, Redis
 from helpstream.streams import KINDS, dead_letter_key, parse_id, stats_key, stream_key
 
 router = APIRouter(tags=["health"])
@@ -24,6 +24,8 @@ _HELP = {
     "helpstream_dead_letter_entries": ("gauge", "Entries in the dead-letter stream now."),
     "helpstream_redeliveries_total": ("counter", "Entries delivered again after a crash."),
     "helpstream_late_events_total": ("counter", "Click events beyond allowed_lateness."),
+    "helpstream_backlog_bytes": ("gauge", "Redis memory of unapplied events, per stream kind."),
+    "helpstream_backlog_limit_bytes": ("gauge", "Backlog above which ingest answers 503."),
 }
 
 
@@ -38,7 +40,9 @@ _HELP = {
     response_class=Response,
     summary="Prometheus metrics: ingested, applied, backlog, age, dead letters, late events",
 )
-async def metrics(settings: AppSettings, pool: Pool, redis: Redis) -> PlainTextResponse:
+async def metrics(
+    settings: AppSettings, pool: Pool, redis: Redis, buffer: Buffer
+) -> PlainTextResponse:
     partitions = range(settings.partitions)
     offsets = {
         (r["partition"], r["stream"]): r["last_id"]
@@ -77,6 +81,11 @@ async def metrics(settings: AppSettings, pool: Pool, redis: Redis) -> PlainTextR
                 f"{labels} {stats.get(f'{kind}_applied_entries', 0)}"
             )
     samples["helpstream_late_events_total"].append(f" {int(late)}")
+    for kind in KINDS:  # as this API process last measured them (no extra Redis call)
+        labels = f'{{stream="{kind}"}}'
+        samples["helpstream_backlog_bytes"].append(f"{labels} {buffer.backlog.backlog_bytes(kind)}")
+        limit = buffer.backlog.max_bytes[kind]
+        samples["helpstream_backlog_limit_bytes"].append(f"{labels} {limit}")
 
     lines: list[str] = []
     for name, (kind, text) in _HELP.items():

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import orjson
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from helpstream.api.app import create_app
 from helpstream.api.fast_ingest import FastClickIngest
+from helpstream.embedded import EmbeddedPostgres
 from helpstream.keys import create_key
 from helpstream.settings import Settings
-from helpstream.streams import RedisClient, stream_key
+from helpstream.streams import RedisClient, stats_key, stream_key
+from tests.conftest import bearer, serve
 
 pytestmark = pytest.mark.integration
 
@@ -89,3 +97,106 @@ async def test_fast_path_and_hand_over(
 
     lengths = [await redis.xlen(stream_key(p, "clicks")) for p in range(settings.partitions)]
     assert sum(lengths) == 3  # one entry for the single click, two for the batch's partitions
+
+
+async def test_postgres_down_and_key_not_cached_gives_503(
+    settings: Settings, redis: RedisClient
+) -> None:
+    """As the route answers: 503 + Retry-After, never a 500 (and a cached key still works)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        own_postgres = EmbeddedPostgres(Path(tmp))
+        database_url = own_postgres.start()
+        try:
+            isolated = settings.model_copy(update={"database_url": database_url})
+            async with serve(isolated) as url, httpx.AsyncClient(base_url=url) as client:
+                conn = await asyncpg.connect(database_url)
+                try:
+                    used = (await create_key(conn, "ingest", "used")).key
+                    unused = (await create_key(conn, "ingest", "unused")).key
+                finally:
+                    await conn.close()
+                assert (
+                    await client.post("/v1/clicks", json=CLICK, headers=bearer(used))
+                ).status_code == 202
+                own_postgres.stop()
+                for path, body in (
+                    ("/v1/clicks", CLICK),
+                    ("/v1/clicks/batch", {"events": [CLICK]}),
+                ):
+                    response = await client.post(path, json=body, headers=bearer(unused))
+                    assert response.status_code == 503, response.text
+                    assert int(response.headers["Retry-After"]) >= 1
+                    assert "detail" in response.json()
+                cached = await client.post("/v1/clicks", json=CLICK, headers=bearer(used))
+                assert cached.status_code == 202  # ingest needs only Redis
+        finally:
+            own_postgres.stop()
+
+
+async def _in_one_window(send: Callable[[], Awaitable[list[int]]]) -> list[int]:
+    """Run ``send`` starting just after a second boundary (the limiter's windows are whole
+    seconds); tries again if it happened to straddle one."""
+    for _ in range(5):
+        await asyncio.sleep(1.02 - time.time() % 1)
+        start = int(time.time())
+        statuses = await send()
+        if int(time.time()) == start:
+            return statuses
+    raise AssertionError("could not send the requests within one second")
+
+
+async def test_each_request_is_charged_once(
+    settings: Settings, pool: asyncpg.Pool, redis: RedisClient
+) -> None:
+    """Exactly `limit` requests per window get past the limiter, whichever path served them:
+    a request the fast path hands over to the route is not charged twice."""
+    limit = 6
+    tiny = settings.model_copy(update={"rate_limit_ingest": limit})
+    key = (await create_key(pool, "ingest", "limited")).key
+    bad = {**CLICK, "customer_id": -1}
+    async with serve(tiny) as url, httpx.AsyncClient(base_url=url, headers=bearer(key)) as client:
+
+        async def send() -> list[int]:
+            statuses = []
+            for body in [bad, bad] + [CLICK] * (2 * limit):  # 2 for the route, then the fast path
+                statuses.append((await client.post("/v1/clicks", json=body)).status_code)
+            return statuses
+
+        statuses = await _in_one_window(send)
+    assert statuses == [422, 422] + [202] * (limit - 2) + [429] * (limit + 2)
+
+
+async def test_buffer_failure_gives_503_and_writes_at_most_once(
+    settings: Settings, pool: asyncpg.Pool, redis: RedisClient
+) -> None:
+    """A failed write is answered 503 by the fast path itself: the route does not try again
+    (a write that failed half-way must not be written a second time)."""
+    key = (await create_key(pool, "ingest", "fast")).key
+    partition = CLICK["customer_id"] % settings.partitions
+    await redis.set(stats_key(partition), "not a hash")  # the pipeline's HINCRBY fails
+    async with (
+        serve(settings) as url,
+        httpx.AsyncClient(base_url=url, headers=bearer(key)) as client,
+    ):
+        response = await client.post("/v1/clicks", json=CLICK)
+        assert response.status_code == 503
+        assert int(response.headers["Retry-After"]) >= 1
+        assert "detail" in response.json()
+    assert await redis.xlen(stream_key(partition, "clicks")) <= 1
+
+
+async def test_rate_limited_fast_request_gets_the_routes_429(
+    settings: Settings, pool: asyncpg.Pool, redis: RedisClient
+) -> None:
+    tiny = settings.model_copy(update={"rate_limit_ingest": 1})
+    key = (await create_key(pool, "ingest", "limited")).key
+    async with serve(tiny) as url, httpx.AsyncClient(base_url=url, headers=bearer(key)) as client:
+
+        async def send() -> list[int]:
+            first = await client.post("/v1/clicks", json=CLICK)
+            second = await client.post("/v1/clicks", json=CLICK)
+            assert second.json() == {"detail": "rate limit exceeded for this API key; retry later"}
+            assert int(second.headers["Retry-After"]) >= 1
+            return [first.status_code, second.status_code]
+
+        assert await _in_one_window(send) == [202, 429]

@@ -228,7 +228,8 @@ async def clean_state_afterwards(
         assert await redis.xlen(dead_letter_key(partition)) == 0
     tables = await pool.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-        " AND tablename NOT IN ('schema_migrations', 'api_keys', 'workers', 'stream_offsets')"
+        " AND tablename NOT IN ('schema_migrations', 'api_keys', 'workers', 'stream_offsets',"
+        " 'deployment')"
     )
     assert tables
     for row in tables:
