@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from api.deps import Resources
 from api.errors import ServiceUnavailable
 from api.ingest import BufferUnavailable
-from api.models import Accepted
+from api.models import DEFAULT_MAX_FUTURE_SKEW, Accepted, clock_context
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,8 +35,10 @@ async def parse_body(
     """Validate the raw body with pydantic-core's JSON parser (faster than a dict first);
     `locate` turns pydantic's error location into the one the 422 reports."""
     body = await request.body()
+    resources: Resources | None = getattr(request.state, "resources", None)
+    skew = resources.settings.max_future_skew if resources else DEFAULT_MAX_FUTURE_SKEW
     try:
-        return model.model_validate_json(body)
+        return model.model_validate_json(body, context=clock_context(skew))
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_context=False)
         for error in errors:

@@ -21,7 +21,7 @@ from api.auth import Guard
 from api.buffering import buffer_events
 from api.deps import Resources
 from api.errors import ServiceUnavailable
-from api.models import ClickBatchIn, ClickIn
+from api.models import ClickBatchIn, ClickIn, clock_context
 from api.routes.clicks import routed_clicks
 
 ROUTES: dict[str, type[ClickIn] | type[ClickBatchIn]] = {
@@ -71,7 +71,9 @@ class FastClickIngest:
         if key is None or not key.allows("ingest") or guard.limiter.hit(key.id, "ingest"):
             return None
         try:
-            parsed = model.model_validate_json(body)
+            parsed = model.model_validate_json(
+                body, context=clock_context(resources.settings.max_future_skew)
+            )
         except ValidationError:
             return None
         clicks = parsed.events if isinstance(parsed, ClickBatchIn) else [parsed]

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         le=1024,
         description="Number of partition streams; must not change once data exists.",
     )
+    max_future_skew: int = Field(
+        default=300,
+        ge=0,
+        description="Seconds an event's timestamp may be ahead of the server's clock; later "
+        "ones are rejected (422), and workers never let event time run further ahead.",
+    )
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_batch_events: int = Field(default=10_000, ge=1, le=100_000)

@@ -11,6 +11,7 @@ are in `workers.sessionizer`; this module only moves state between PostgreSQL an
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -66,11 +67,15 @@ class ClickEvent:
         return cls(uuid.UUID(key), Click(ts, customer_id, source, target, resolved, variant))
 
 
+DEFAULT_MAX_FUTURE_SKEW = 300  # as api.settings.Settings.max_future_skew
+
+
 @dataclass(slots=True)
 class ClickSettings:
     partition: int
     path_timeout: int
     allowed_lateness: int
+    max_future_skew: int = DEFAULT_MAX_FUTURE_SKEW
 
 
 @dataclass(slots=True)
@@ -108,10 +113,13 @@ async def apply_clicks(
         else:
             fresh_by_customer[event.click.customer_id].append(event.click)
 
-    new_time = max(
-        [c.timestamp for cs in fresh_by_customer.values() for c in cs]
-        + ([stream_time] if stream_time is not None else []),
-        default=None,
+    new_time = _bounded(
+        max(
+            [c.timestamp for cs in fresh_by_customer.values() for c in cs]
+            + ([stream_time] if stream_time is not None else []),
+            default=None,
+        ),
+        cfg.max_future_skew,
     )
     replaced_ids: list[int] = []
     new_paths: list[Path] = []
@@ -134,7 +142,7 @@ async def apply_clicks(
             delta.add_path(path, -1)
         new_paths.extend(refolded)
 
-    event_time = await stream_event_time(conn, new_time)
+    event_time = await stream_event_time(conn, new_time, cfg.max_future_skew)
     for path in new_paths:
         close_if_idle(path, event_time, cfg.path_timeout)
         delta.add_path(path, +1)
@@ -151,18 +159,31 @@ async def apply_clicks(
     )
 
 
-async def stream_event_time(conn: asyncpg.Connection, partition_time: int | None) -> int | None:
+async def stream_event_time(
+    conn: asyncpg.Connection,
+    partition_time: int | None,
+    max_future_skew: int = DEFAULT_MAX_FUTURE_SKEW,
+) -> int | None:
     """How far event time has got on the whole click stream (every partition).
 
     Idle paths close once ``path_timeout`` has passed on the event stream, not only on their
     own partition: a customer's path should not stay open because nobody else hashed to
-    its partition.
+    its partition. Never beyond this worker's clock + ``max_future_skew``: the API rejects
+    such timestamps, and an entry buffered before (or by another writer) must not close
+    everybody's paths either.
     """
     newest: int | None = await conn.fetchval(
         "SELECT max(stream_time) FROM stream_offsets WHERE stream = 'clicks'"
     )
     known = [t for t in (newest, partition_time) if t is not None]
-    return max(known) if known else None
+    return _bounded(max(known), max_future_skew) if known else None
+
+
+def _bounded(event_time: int | None, max_future_skew: int) -> int | None:
+    """Event time, but no further ahead of the wall clock than the skew allows."""
+    if event_time is None:
+        return None
+    return min(event_time, int(time.time()) + max_future_skew)
 
 
 def _first_deliveries(events: list[ClickEvent]) -> list[ClickEvent]:
