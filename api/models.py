@@ -118,7 +118,9 @@ class ClickIn(BaseModel):
         description="True when the customer acknowledged the page solved the case.",
     )
     event_id: uuid.UUID | None = Field(
-        default=None, description="Deliveries with the same event_id count once."
+        default=None,
+        description="Deliveries with the same customer_id and event_id count once (the "
+        "first delivery is kept); the same event_id on another customer is another event.",
     )
     variant: Variant = "default"
 

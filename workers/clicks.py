@@ -97,7 +97,8 @@ async def apply_clicks(
     customers = sorted({e.click.customer_id for e in unique})
     tails = {p.customer_id: (path_id, p) for path_id, p in await _fetch_tails(conn, customers)}
 
-    unique.sort(key=lambda e: e.click.timestamp)  # a batch arrives at once: no order inside
+    # Arrival order (stream order, then position in the request) decides lateness, so
+    # how events were grouped into requests or worker batches never changes it.
     late_flags = _classify_late(unique, tails, cfg.allowed_lateness)
     fresh_keys = await _insert_clicks(conn, unique, late_flags)
 
@@ -187,12 +188,17 @@ def _bounded(event_time: int | None, max_future_skew: int) -> int | None:
 
 
 def _first_deliveries(events: list[ClickEvent]) -> list[ClickEvent]:
-    """Each event once, at the position of its first delivery."""
-    seen: set[uuid.UUID] = set()
+    """Each event once, at the position of its first delivery.
+
+    An event is identified by (customer_id, event_key), as in the clicks table: the same
+    ``event_id`` on another customer is another event, in one batch as across batches.
+    """
+    seen: set[tuple[int, uuid.UUID]] = set()
     unique = []
     for event in events:
-        if event.event_key not in seen:
-            seen.add(event.event_key)
+        identity = (event.click.customer_id, event.event_key)
+        if identity not in seen:
+            seen.add(identity)
             unique.append(event)
     return unique
 
@@ -209,7 +215,11 @@ def _tail_is_final(tail: Path, earliest: int, timeout: int) -> bool:
 def _classify_late(
     events: list[ClickEvent], tails: dict[int, tuple[int, Path]], allowed_lateness: int
 ) -> list[bool]:
-    """Late = older than the customer's newest click by more than the bound, in arrival order."""
+    """Late = older than the customer's newest click by more than the bound, in arrival order.
+
+    ``events`` must be in arrival order: the customer's newest click is then the newest
+    non-late one that arrived before, whichever batch it came in.
+    """
     newest = {c: entry[1].end_ts for c, entry in tails.items()}
     flags = []
     for event in events:
