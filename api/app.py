@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -34,8 +34,9 @@ from api.routes import (
 )
 from api.routes.keys import KeyCreate
 from api.settings import Settings
+from db.connections import create_pool
 from db.migrate import migrate
-from workers.streams import connect_redis
+from workers.streams import connect_redis, redis_options
 
 DESCRIPTION = """
 helpstream measures how customers move through a self-service support site.
@@ -64,10 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        pool = await asyncpg.create_pool(
-            database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
-        )
-        redis = connect_redis(redis_url, settings.redis_cluster)
+        pool = await create_pool(settings, database_url, f"helpstream-api pid={os.getpid()}")
+        redis = connect_redis(redis_url, settings.redis_cluster, **redis_options(settings))
         writer = StreamWriter(redis)
         backlog = BacklogMonitor(redis, settings.partitions, settings.max_backlog)
         guard = Guard(settings, pool, redis)
