@@ -68,7 +68,10 @@ class Worker:
             while not stop.is_set():
                 try:
                     await self._rebalance()
-                except TRANSIENT_ERRORS as exc:
+                except Exception as exc:
+                    # A lock connection that failed in any way (cut off, confused by a
+                    # terminated backend, timed out) may no longer hold the locks: let go
+                    # of every partition and reconnect, never let the worker die of it.
                     log.warning("worker %s: lost the database (%r)", self.worker_id, exc)
                     await self._release_all(graceful=False)
                 await _wait(stop, self.settings.lease_refresh_seconds)
