@@ -34,7 +34,7 @@ from helpstream.api.routes.keys import KeyCreate
 from helpstream.database import create_pool
 from helpstream.logs import install_log_redaction
 from helpstream.settings import Settings
-from helpstream.streams import connect_redis
+from helpstream.streams import connect_redis, redis_options
 
 DESCRIPTION = """
 helpstream measures how customers move through a self-service support site.
@@ -63,8 +63,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
-        pool = await create_pool(database_url, settings)
-        redis = connect_redis(redis_url, settings.redis_cluster)
+        pool = await create_pool(database_url, settings, "api")
+        redis = connect_redis(redis_url, settings.redis_cluster, **redis_options(settings))
         buffer = EventBuffer(settings, redis)
         guard = Guard(settings, pool, redis)
         try:

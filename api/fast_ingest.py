@@ -24,8 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from helpstream.api.auth import RATE_LIMITED, Guard
 from helpstream.api.buffering import EventBuffer
 from helpstream.api.errors import ServiceUnavailable
-from helpstream.api.models import ClickBatchIn, ClickIn
+from helpstream.api.models import ClickBatchIn, ClickIn, clock_context
 from helpstream.api.routes.clicks import routed_clicks
+from helpstream.settings import Settings
 
 ROUTES: dict[str, type[ClickIn] | type[ClickBatchIn]] = {
     "/v1/clicks": ClickIn,
@@ -79,8 +80,9 @@ class FastClickIngest:
         state: dict[str, Any] = scope.get("state") or {}
         guard: Guard | None = state.get("guard")
         buffer: EventBuffer | None = state.get("buffer")
+        settings: Settings | None = state.get("settings")
         token = _bearer(scope)
-        if guard is None or buffer is None or token is None:
+        if guard is None or buffer is None or settings is None or token is None:
             return None
         try:
             key = await guard.keys.authenticate(token)
@@ -89,7 +91,9 @@ class FastClickIngest:
         if key is None or not key.allows("ingest"):
             return None
         try:
-            parsed = model.model_validate_json(body)
+            parsed = model.model_validate_json(
+                body, context=clock_context(settings.max_future_skew)
+            )
         except ValidationError:
             return None
         clicks = parsed.events if isinstance(parsed, ClickBatchIn) else [parsed]

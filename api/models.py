@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
-from helpstream.constants import VARIANT_REGEX
+from helpstream.constants import DEFAULT_MAX_FUTURE_SKEW, VARIANT_REGEX
 
 BIGINT_MAX = 2**63 - 1
 TIMESTAMP_MAX = 253402300799  # 9999-12-31T23:59:59Z
@@ -32,6 +33,29 @@ def _unix_seconds(value: object) -> object:
     return value
 
 
+def clock_context(max_future_skew: int, now: float | None = None) -> dict[str, Any]:
+    """Validation context of one ingest request: the server's clock and the allowed skew.
+
+    Every ingest route validates with it (``model_validate_json(body, context=...)``), so
+    the one rule below applies to clicks and help-desk events alike.
+    """
+    return {"now": time.time() if now is None else now, "max_future_skew": max_future_skew}
+
+
+def _not_ahead_of_the_clock(value: int, info: ValidationInfo) -> int:
+    """A timestamp from a client whose clock runs ahead is bad input: accepted, it would
+    move event time for every customer (stream time only ever grows)."""
+    context = info.context or {}
+    skew = context.get("max_future_skew", DEFAULT_MAX_FUTURE_SKEW)
+    now = context.get("now") or time.time()
+    if value > now + skew:
+        raise ValueError(
+            f"is more than {skew} s ahead of the server's clock (max_future_skew); "
+            "check the sender's clock"
+        )
+    return value
+
+
 # The Field comes before the validator: after it, pydantic would publish the bounds as
 # non-standard "ge"/"le" keys and clients (and the fuzzer) would not see them.
 UnixSeconds = Annotated[
@@ -39,10 +63,12 @@ UnixSeconds = Annotated[
     Field(
         ge=0,
         le=TIMESTAMP_MAX,
-        description="Unix seconds (ISO-8601 such as 2018-01-12T13:44:51Z also accepted).",
+        description="Unix seconds (ISO-8601 such as 2018-01-12T13:44:51Z also accepted); "
+        "at most `max_future_skew` (default 300 s) ahead of the server's clock.",
         json_schema_extra={"examples": [1515764691]},
     ),
     BeforeValidator(_unix_seconds),
+    AfterValidator(_not_ahead_of_the_clock),
 ]
 
 
@@ -91,7 +117,9 @@ class ClickIn(BaseModel):
         description="True when the customer acknowledged the page solved the case.",
     )
     event_id: uuid.UUID | None = Field(
-        default=None, description="Deliveries with the same event_id count once."
+        default=None,
+        description="Deliveries with the same customer_id and event_id count once (the "
+        "first delivery is kept); the same event_id on another customer is another event.",
     )
     variant: Variant = "default"
 

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -241,8 +240,10 @@ async def _first_run_admin_key(database_url: str) -> str | None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Embedded servers (when no URLs are set), then the API and the workers, supervised."""
+    """Embedded servers (when no URLs are set), then the API and the workers, supervised:
+    a child that dies is restarted with backoff (`helpstream.supervise`); Ctrl-C stops all."""
     from helpstream.embedded import EmbeddedServices
+    from helpstream.supervise import Supervisor
 
     settings = _settings(args)
     services = EmbeddedServices(Path(settings.data_dir))
@@ -254,7 +255,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         "HELPSTREAM_HOST": settings.host,
         "HELPSTREAM_PORT": str(settings.port),
     }
-    children: list[subprocess.Popen[bytes]] = []
+    supervisor = Supervisor(env)
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -263,16 +264,15 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
     try:
         from helpstream.db.deployment import prepare_database_url
 
         asyncio.run(prepare_database_url(database_url, settings.partitions))
         first_key = asyncio.run(_first_run_admin_key(database_url))
         python = sys.executable
-        children.append(subprocess.Popen([python, "-m", "helpstream.cli", "api"], env=env))
-        for _ in range(max(1, args.workers)):
-            children.append(subprocess.Popen([python, "-m", "helpstream.cli", "worker"], env=env))
+        supervisor.add("api", [python, "-m", "helpstream.cli", "api"])
+        for i in range(max(1, args.workers)):
+            supervisor.add(f"worker {i + 1}", [python, "-m", "helpstream.cli", "worker"])
         print(
             f"helpstream is up: http://{settings.host}:{settings.port}/docs "
             f"(dashboard: /dashboard). Ctrl-C stops it.",
@@ -286,22 +286,12 @@ def cmd_up(args: argparse.Namespace) -> int:
                 flush=True,
             )
         while not stopping:
-            for child in children:
-                if child.poll() is not None:
-                    log.error("a helpstream process exited (%s); stopping", child.returncode)
-                    stopping, exit_code = True, 1
+            supervisor.poll()
             time.sleep(0.2)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        supervisor.stop()
         services.stop()
-    return exit_code
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

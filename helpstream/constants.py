@@ -22,3 +22,6 @@ DEFAULT_VARIANT = "default"
 
 BUCKET_SECONDS = 60
 """Width of a rollup bucket: metric windows are exact, whole buckets come from rollups."""
+
+DEFAULT_MAX_FUTURE_SKEW = 300
+"""Seconds a timestamp may be ahead of the server's clock (contract §3, `max_future_skew`)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -44,6 +46,29 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+    def crash(self) -> None:
+        """Stop the server the way a crash would (SIGQUIT to the postmaster: PostgreSQL's
+        immediate shutdown, no checkpoint, clients cut off); `start` then runs crash
+        recovery. For fault tests."""
+        if self._server is None:
+            return
+        pid: int = self._server.get_pid()
+        os.kill(pid, signal.SIGQUIT)
+        deadline = time.monotonic() + 30
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.stop()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"  # a zombie has exited
+    return True
 
 
 class EmbeddedRedis:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from helpstream.constants import DEFAULT_MAX_FUTURE_SKEW
 
 
 class Settings(BaseSettings):
@@ -45,6 +47,12 @@ class Settings(BaseSettings):
         le=1024,
         description="Number of partition streams; must not change once data exists.",
     )
+    max_future_skew: int = Field(
+        default=DEFAULT_MAX_FUTURE_SKEW,
+        ge=0,
+        description="Seconds an event's timestamp may be ahead of the server's clock; later "
+        "ones are rejected (422), and workers never let event time run further ahead.",
+    )
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_batch_events: int = Field(default=10_000, ge=1, le=100_000)
@@ -77,12 +85,59 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="How often idle open paths are checked (wall clock)."
     )
     lease_refresh_seconds: float = Field(default=2.0, gt=0)
-    worker_heartbeat_timeout: float = Field(default=10.0, gt=0)
+    worker_heartbeat_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Rows of the `workers` table (for operators) older than this are removed. "
+        "Liveness itself is the worker's lock connection: a killed worker's partitions are "
+        "taken over at the next lease refresh.",
+    )
     max_deliveries: int = Field(
         default=5, ge=1, description="Deliveries of a stream entry before it is dead-lettered."
     )
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
+    db_command_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a PostgreSQL statement may take before the client cancels it "
+        "(the worker then retries the batch): a blackholed connection cannot hang anything.",
+    )
+    db_connect_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to establish a PostgreSQL connection."
+    )
+    db_keepalive_idle: int = Field(
+        default=10,
+        ge=1,
+        description="Server-side TCP keepalive: idle seconds before the first probe. With the "
+        "two below, PostgreSQL drops a vanished client (and its partition locks) in ~25 s.",
+    )
+    db_keepalive_interval: int = Field(
+        default=5, ge=1, description="Server-side TCP keepalive: seconds between probes."
+    )
+    db_keepalive_count: int = Field(
+        default=3, ge=1, description="Server-side TCP keepalive: unanswered probes before drop."
+    )
+    worker_lock_command_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Statement timeout on a worker's lock connection: when it expires the "
+        "worker lets go of its partitions and reconnects.",
+    )
+    redis_socket_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a Redis command may wait for its reply (must exceed "
+        "worker_block_ms): a blackholed Redis connection raises instead of hanging.",
+    )
+    redis_connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to establish a Redis connection."
+    )
+    redis_health_check_interval: float = Field(
+        default=15.0,
+        ge=0,
+        description="A Redis connection idle this long is PINGed before it is used again.",
+    )
 
     key_cache_seconds: float = Field(
         default=5.0,
@@ -119,6 +174,12 @@ class Settings(BaseSettings):
         description="Comma-separated origins allowed to call the API from browsers; "
         "empty (the default): CORS off.",
     )
+
+    @model_validator(mode="after")
+    def _redis_reply_outlasts_a_blocking_read(self) -> Settings:
+        if self.redis_socket_timeout <= self.worker_block_ms / 1000:
+            raise ValueError("redis_socket_timeout must be longer than worker_block_ms")
+        return self
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod

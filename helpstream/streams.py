@@ -13,8 +13,13 @@ What an entry holds is `helpstream.wire`'s business.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+
+if TYPE_CHECKING:
+    from helpstream.settings import Settings
 
 KINDS = ("clicks", "support")
 
@@ -41,8 +46,35 @@ def parse_id(entry_id: bytes | str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def connect_redis(url: str, cluster: bool) -> RedisClient:
-    """A client for a single node or a cluster; connection errors surface on first use."""
+def connect_redis(
+    url: str,
+    cluster: bool,
+    *,
+    socket_timeout: float = 10.0,
+    connect_timeout: float = 5.0,
+    health_check_interval: float = 15.0,
+) -> RedisClient:
+    """A client for a single node or a cluster; connection errors surface on first use.
+
+    Every timeout is explicit (defaults as the `redis_*` settings): a reply that never
+    comes (a blackholed connection) raises a TimeoutError after ``socket_timeout`` instead
+    of hanging the caller; it must exceed the workers' XREAD block time.
+    """
+    options: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": connect_timeout,
+        "socket_keepalive": True,
+        "health_check_interval": health_check_interval,
+    }
     if cluster:
-        return RedisCluster.from_url(url)
-    return aioredis.Redis.from_url(url, health_check_interval=30)
+        return RedisCluster.from_url(url, **options)
+    return aioredis.Redis.from_url(url, **options)
+
+
+def redis_options(settings: Settings) -> dict[str, float]:
+    """connect_redis's timeouts from a `Settings`."""
+    return {
+        "socket_timeout": settings.redis_socket_timeout,
+        "connect_timeout": settings.redis_connect_timeout,
+        "health_check_interval": settings.redis_health_check_interval,
+    }

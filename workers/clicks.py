@@ -11,12 +11,14 @@ are in `workers.sessionizer`; this module only moves state between PostgreSQL an
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
 import asyncpg
 
+from helpstream.constants import DEFAULT_MAX_FUTURE_SKEW
 from helpstream.events import Click, ClickEvent
 from helpstream.workers.rollups import RollupDelta
 from helpstream.workers.sessionizer import Path, choose_cut, close_if_idle, is_late, sessionize
@@ -27,6 +29,7 @@ class ClickSettings:
     partition: int
     path_timeout: int
     allowed_lateness: int
+    max_future_skew: int = DEFAULT_MAX_FUTURE_SKEW
 
 
 async def apply_clicks(
@@ -40,7 +43,8 @@ async def apply_clicks(
     customers = sorted({e.click.customer_id for e in unique})
     tails = {p.customer_id: (path_id, p) for path_id, p in await _fetch_tails(conn, customers)}
 
-    unique.sort(key=lambda e: e.click.timestamp)  # a batch arrives at once: no order inside
+    # Arrival order (stream order, then position in the request) decides lateness, so
+    # how events were grouped into requests or worker batches never changes it.
     late_flags = _classify_late(unique, tails, cfg.allowed_lateness)
     fresh_keys = await _insert_clicks(conn, unique, late_flags)
 
@@ -56,10 +60,13 @@ async def apply_clicks(
         else:
             fresh_by_customer[event.click.customer_id].append(event.click)
 
-    new_time = max(
-        [c.timestamp for cs in fresh_by_customer.values() for c in cs]
-        + ([stream_time] if stream_time is not None else []),
-        default=None,
+    new_time = _bounded(
+        max(
+            [c.timestamp for cs in fresh_by_customer.values() for c in cs]
+            + ([stream_time] if stream_time is not None else []),
+            default=None,
+        ),
+        cfg.max_future_skew,
     )
     replaced_ids: list[int] = []
     new_paths: list[Path] = []
@@ -82,7 +89,7 @@ async def apply_clicks(
             delta.add_path(path, -1)
         new_paths.extend(refolded)
 
-    event_time = await stream_event_time(conn, new_time)
+    event_time = await stream_event_time(conn, new_time, cfg.max_future_skew)
     for path in new_paths:
         close_if_idle(path, event_time, cfg.path_timeout)
         delta.add_path(path, +1)
@@ -94,27 +101,45 @@ async def apply_clicks(
     return new_time
 
 
-async def stream_event_time(conn: asyncpg.Connection, partition_time: int | None) -> int | None:
+async def stream_event_time(
+    conn: asyncpg.Connection,
+    partition_time: int | None,
+    max_future_skew: int = DEFAULT_MAX_FUTURE_SKEW,
+) -> int | None:
     """How far event time has got on the whole click stream (every partition).
 
     Idle paths close once ``path_timeout`` has passed on the event stream, not only on their
     own partition: a customer's path should not stay open because nobody else hashed to
-    its partition.
+    its partition. Never beyond this worker's clock + ``max_future_skew``: the API rejects
+    such timestamps, and an entry buffered before (or by another writer) must not close
+    everybody's paths either.
     """
     newest: int | None = await conn.fetchval(
         "SELECT max(stream_time) FROM stream_offsets WHERE stream = 'clicks'"
     )
     known = [t for t in (newest, partition_time) if t is not None]
-    return max(known) if known else None
+    return _bounded(max(known), max_future_skew) if known else None
+
+
+def _bounded(event_time: int | None, max_future_skew: int) -> int | None:
+    """Event time, but no further ahead of the wall clock than the skew allows."""
+    if event_time is None:
+        return None
+    return min(event_time, int(time.time()) + max_future_skew)
 
 
 def _first_deliveries(events: list[ClickEvent]) -> list[ClickEvent]:
-    """Each event once, at the position of its first delivery."""
-    seen: set[uuid.UUID] = set()
+    """Each event once, at the position of its first delivery.
+
+    An event is identified by (customer_id, event_key), as in the clicks table: the same
+    ``event_id`` on another customer is another event, in one batch as across batches.
+    """
+    seen: set[tuple[int, uuid.UUID]] = set()
     unique = []
     for event in events:
-        if event.event_key not in seen:
-            seen.add(event.event_key)
+        identity = (event.click.customer_id, event.event_key)
+        if identity not in seen:
+            seen.add(identity)
             unique.append(event)
     return unique
 
@@ -131,7 +156,11 @@ def _tail_is_final(tail: Path, earliest: int, timeout: int) -> bool:
 def _classify_late(
     events: list[ClickEvent], tails: dict[int, tuple[int, Path]], allowed_lateness: int
 ) -> list[bool]:
-    """Late = older than the customer's newest click by more than the bound, in arrival order."""
+    """Late = older than the customer's newest click by more than the bound, in arrival order.
+
+    ``events`` must be in arrival order: the customer's newest click is then the newest
+    non-late one that arrived before, whichever batch it came in.
+    """
     newest = {c: entry[1].end_ts for c, entry in tails.items()}
     flags = []
     for event in events:

@@ -36,6 +36,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     RedisError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a connection cut off mid-operation (pg_terminate_backend)
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.OperatorInterventionError,

@@ -49,9 +49,10 @@ class ClickHandler:
     def __init__(self, settings: Settings) -> None:
         self.timeout = settings.path_timeout
         self.lateness = settings.allowed_lateness
+        self.max_future_skew = settings.max_future_skew
 
     def _cfg(self, partition: int) -> ClickSettings:
-        return ClickSettings(partition, self.timeout, self.lateness)
+        return ClickSettings(partition, self.timeout, self.lateness, self.max_future_skew)
 
     def decode(self, raw: Any) -> ClickEvent:
         return click_from_wire(raw)
@@ -65,7 +66,7 @@ class ClickHandler:
         self, conn: asyncpg.Connection, partition: int, stream_time: int | None
     ) -> None:
         cfg = self._cfg(partition)
-        event_time = await stream_event_time(conn, stream_time)
+        event_time = await stream_event_time(conn, stream_time, self.max_future_skew)
         ended_before = None if event_time is None else event_time - self.timeout
         closed = await close_quiet_paths(conn, cfg, ended_before)
         delta = RollupDelta(partition)

@@ -2,9 +2,17 @@
 
 Ownership is a PostgreSQL session advisory lock per partition, held on one dedicated
 connection: when a worker dies its connection closes and its partitions are free at once.
-Each worker heartbeats into the `workers` table and takes at most its fair share
+Membership is one more advisory lock on that connection, so "live workers" is the number
+of those locks held right now: a killed worker stops counting the moment its connection
+closes, not when a heartbeat expires, and the survivors take its partitions at their
+next lease refresh. Each worker takes at most its fair share
 (ceil(partitions / live workers)), giving partitions back when others join. The offset
-compare-and-set in `PartitionConsumer` keeps a stale owner harmless even so.
+compare-and-set in `PartitionConsumer` keeps a stale owner harmless even so. The
+`workers` table is a list for operators (heartbeats), not a source of truth.
+
+A host that vanishes without closing its connections is dropped by PostgreSQL's TCP
+keepalive (see `db.connections`); its own process notices through the lock connection's
+statement timeout and lets go of its partitions.
 """
 
 from __future__ import annotations
@@ -14,21 +22,28 @@ import contextlib
 import logging
 import math
 import os
+import random
 import socket
 import uuid
 
 import asyncpg
 
 from helpstream.aio import sleep_or_stop
-from helpstream.database import create_pool
+from helpstream.database import connect_options, create_pool
 from helpstream.settings import Settings
-from helpstream.streams import RedisClient, connect_redis
+from helpstream.streams import RedisClient, connect_redis, redis_options
 from helpstream.workers.consumer import TRANSIENT_ERRORS, PartitionConsumer
 from helpstream.workers.handlers import StreamHandler, default_handlers
 
 log = logging.getLogger(__name__)
 
 PARTITION_LOCK_CLASS = 0x6873  # advisory lock namespace ("hs"); the partition is the key
+MEMBER_LOCK_CLASS = 0x6877  # ("hw"): one lock per live worker, a random key
+_LOCKS_HELD = """
+    SELECT count(*) FROM pg_locks
+    WHERE locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND granted
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
 
 
 class Worker:
@@ -53,7 +68,10 @@ class Worker:
             while not stop.is_set():
                 try:
                     await self._rebalance()
-                except TRANSIENT_ERRORS as exc:
+                except Exception as exc:
+                    # A lock connection that failed in any way (cut off, confused by a
+                    # terminated backend, timed out) may no longer hold the locks: let go
+                    # of every partition and reconnect, never let the worker die of it.
                     log.warning("worker %s: lost the database (%r)", self.worker_id, exc)
                     await self._release_all(graceful=False)
                 await sleep_or_stop(stop, self.settings.lease_refresh_seconds)
@@ -67,23 +85,35 @@ class Worker:
 
     async def _connection(self) -> asyncpg.Connection:
         if self._lock_conn is None or self._lock_conn.is_closed():
-            self._lock_conn = await asyncpg.connect(self.settings.database_url)
+            options = connect_options(
+                self.settings,
+                f"helpstream-worker pid={os.getpid()} {self.worker_id}",
+                command_timeout=self.settings.worker_lock_command_timeout,
+            )
+            conn = await asyncpg.connect(self.settings.database_url, **options)
+            try:
+                await _join(conn)
+            except BaseException:
+                conn.terminate()
+                raise
+            self._lock_conn = conn
         return self._lock_conn
 
     async def _rebalance(self) -> None:
         conn = await self._connection()
-        live = await conn.fetchval(
+        await conn.execute(
             """
             WITH beat AS (
                 INSERT INTO workers (worker_id) VALUES ($1)
                 ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = now()
             )
-            SELECT count(*) + 1 FROM workers
-            WHERE worker_id <> $1 AND heartbeat_at > now() - make_interval(secs => $2)
+            DELETE FROM workers
+            WHERE worker_id <> $1 AND heartbeat_at < now() - make_interval(secs => $2)
             """,
             self.worker_id,
             self.settings.worker_heartbeat_timeout,
         )
+        live = await conn.fetchval(_LOCKS_HELD, MEMBER_LOCK_CLASS)
         share = math.ceil(self.settings.partitions / max(1, live))
         for partition, (task, _) in list(self.owned.items()):
             if task.done():  # the consumer gave up (lost partition) or crashed
@@ -151,6 +181,14 @@ class Worker:
         self._lock_conn = None
 
 
+async def _join(conn: asyncpg.Connection) -> None:
+    """Count this connection as a live worker: hold a member lock with a free random key."""
+    while not await conn.fetchval(
+        "SELECT pg_try_advisory_lock($1, $2)", MEMBER_LOCK_CLASS, random.randrange(2**31)
+    ):
+        pass  # another worker drew the same key: draw again
+
+
 def _log_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("%s crashed", task.get_name(), exc_info=task.exception())
@@ -160,8 +198,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Everything `helpstream worker` does: connect, migrate and check the partition
     count, consume until stopped."""
     database_url, redis_url = settings.require_urls()
-    pool = await create_pool(database_url, settings)
-    redis = connect_redis(redis_url, settings.redis_cluster)
+    pool = await create_pool(database_url, settings, "worker")
+    redis = connect_redis(redis_url, settings.redis_cluster, **redis_options(settings))
     try:
         await Worker(settings, pool, redis).run(stop)
     finally:
