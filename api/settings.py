@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     )
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
+    max_dead_letters: int = Field(
+        default=10_000,
+        ge=1,
+        description="Entries kept per dead-letter stream (partition and kind); the oldest "
+        "are trimmed beyond it. Every dead letter is counted in /metrics either way.",
+    )
 
     key_cache_seconds: float = Field(
         default=5.0,

@@ -57,7 +57,11 @@ class ClickEvent:
     @classmethod
     def from_wire(cls, raw: Any) -> ClickEvent:
         """Rebuild an event from the stream; ValueError/TypeError for anything malformed."""
+        if not isinstance(raw, list) or len(raw) != 7:
+            raise ValueError("a click on the wire is a list of 7 fields")
         ts, customer_id, source, target, resolved, key, variant = raw
+        if not isinstance(key, str):
+            raise TypeError("event key must be a string")
         for number in (ts, customer_id, source, target):
             if not isinstance(number, int) or isinstance(number, bool):
                 raise TypeError("click numbers must be integers")

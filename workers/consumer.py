@@ -20,13 +20,12 @@ import time
 from typing import Any
 
 import asyncpg
-import orjson
 from redis.exceptions import RedisError
 
+from workers import dead_letters
 from workers.handlers import StreamHandler
 from workers.streams import (
     RedisClient,
-    dead_letter_key,
     decode_events,
     parse_id,
     stats_key,
@@ -46,16 +45,19 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
 )
-POISON_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    TypeError,
-    asyncpg.DataError,
-    asyncpg.IntegrityConstraintViolationError,
-)
 
 
 class LostPartition(Exception):
     """The offset moved under us: another worker owns this partition now."""
+
+
+NOT_THE_ENTRYS_FAULT: tuple[type[BaseException], ...] = (LostPartition, *TRANSIENT_ERRORS)
+"""Failures that say nothing about the entries being applied: never counted against one.
+
+Any other exception from decoding or applying (a malformed payload, a statement_timeout
+cancel, MemoryError, a bug) is the entries' fault: each is then tried alone, up to
+``max_deliveries`` times, and dead-lettered if it still fails; the partition moves on.
+"""
 
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
@@ -74,6 +76,8 @@ class PartitionConsumer:
         batch_entries: int,
         block_ms: int,
         sweep_seconds: float,
+        max_deliveries: int = 5,
+        max_dead_letters: int = 10_000,
     ) -> None:
         self.partition = partition
         self.pool = pool
@@ -82,6 +86,8 @@ class PartitionConsumer:
         self.batch_entries = batch_entries
         self.block_ms = block_ms
         self.sweep_seconds = sweep_seconds
+        self.max_deliveries = max_deliveries
+        self.max_dead_letters = max_dead_letters
         self.keys = {stream_key(partition, kind): kind for kind in handlers}
         self.offsets: dict[str, tuple[str, int | None]] = {}
         self._attempted: dict[str, tuple[int, int]] = {}  # newest entry tried, per kind
@@ -148,30 +154,16 @@ class PartitionConsumer:
         handler = self.handlers[kind]
         new_last = fresh[-1][0].decode()
         self._attempted[kind] = parse_id(new_last)
-        events, dead = self._decode(handler, fresh)
-        if dead:  # before the commit: a dead letter may repeat, never go missing
-            await self._dead_letter(kind, dead)
         try:
+            events = [event for entry in fresh for event in _decode_entry(handler, entry)]
             stream_time = await self._commit(kind, handler, events, last_id, new_last)
             self.offsets[kind] = (new_last, stream_time)
-        except POISON_ERRORS as exc:
+        except Exception as exc:
+            if not _is_entrys_fault(exc):
+                raise
             log.error("partition %d: batch failed (%r); applying one by one", self.partition, exc)
             await self._apply_one_by_one(kind, handler, fresh)
         await self._trim(kind, applied=len(fresh), redelivered=redelivered)
-
-    def _decode(
-        self, handler: StreamHandler, entries: list[Entry]
-    ) -> tuple[list[Any], list[tuple[Entry, str]]]:
-        events: list[Any] = []
-        dead: list[tuple[Entry, str]] = []
-        for entry in entries:
-            try:
-                if entry[1] is None:
-                    raise ValueError("entry has no fields")
-                events.extend(handler.decode(raw) for raw in decode_events(entry[1]))
-            except (ValueError, TypeError, KeyError, orjson.JSONDecodeError) as exc:
-                dead.append((entry, f"undecodable: {exc!r}"))
-        return events, dead
 
     async def _commit(
         self, kind: str, handler: StreamHandler, events: list[Any], expected: str, new_last: str
@@ -203,27 +195,62 @@ class PartitionConsumer:
     async def _apply_one_by_one(
         self, kind: str, handler: StreamHandler, entries: list[Entry]
     ) -> None:
-        """Isolate poison entries: apply each alone; those that still fail are dead letters."""
+        """Isolate the failing entries of a batch: the others are applied, each alone."""
         for entry in entries:
-            last_id, _ = self.offsets[kind]
-            entry_id = entry[0].decode()
-            events, _ = self._decode(handler, [entry])  # undecodable ones: already lettered
-            try:
-                stream_time = await self._commit(kind, handler, events, last_id, entry_id)
-            except POISON_ERRORS as exc:
-                await self._dead_letter(kind, [(entry, f"apply failed: {exc!r}")])
-                stream_time = await self._commit(kind, handler, [], last_id, entry_id)
-            self.offsets[kind] = (entry_id, stream_time)
+            await self._apply_alone(kind, handler, entry)
 
-    async def _dead_letter(self, kind: str, dead: list[tuple[Entry, str]]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for (entry_id, fields), reason in dead:
-                record = {b"stream": kind.encode(), b"entry_id": entry_id, b"reason": reason}
-                record.update(fields or {})
-                pipe.xadd(dead_letter_key(self.partition), record)  # type: ignore[arg-type]
-            pipe.hincrby(stats_key(self.partition), "dead_letters", len(dead))
-            await pipe.execute()
-        log.error("partition %d: %d entries dead-lettered", self.partition, len(dead))
+    async def _apply_alone(self, kind: str, handler: StreamHandler, entry: Entry) -> None:
+        """Apply one entry, retried up to ``max_deliveries`` times, else dead-letter it."""
+        entry_id = entry[0].decode()
+        for delivery in range(1, self.max_deliveries + 1):
+            last_id, _ = self.offsets[kind]
+            try:
+                events = _decode_entry(handler, entry)
+            except Exception as exc:
+                reason = f"undecodable: {exc!r}"
+            else:
+                try:
+                    stream_time = await self._commit(kind, handler, events, last_id, entry_id)
+                    self.offsets[kind] = (entry_id, stream_time)
+                    return
+                except Exception as exc:
+                    if not _is_entrys_fault(exc):
+                        raise
+                    reason = f"apply failed: {exc!r}"
+            log.warning(
+                "partition %d: %s entry %s failed (delivery %d of %d): %s",
+                self.partition,
+                kind,
+                entry_id,
+                delivery,
+                self.max_deliveries,
+                reason,
+            )
+            if delivery < self.max_deliveries:
+                await asyncio.sleep(min(0.02 * 2 ** (delivery - 1), 0.5))
+        # Before the offset passes it: a dead letter may be written twice (a no-op), never lost.
+        await self._dead_letter(kind, entry, reason)
+        stream_time = await self._commit(kind, handler, [], last_id, entry_id)
+        self.offsets[kind] = (entry_id, stream_time)
+
+    async def _dead_letter(self, kind: str, entry: Entry, reason: str) -> None:
+        added = await dead_letters.write(
+            self.redis,
+            self.partition,
+            kind,
+            entry,
+            reason,
+            self.max_deliveries,
+            self.max_dead_letters,
+        )
+        log.error(
+            "partition %d: %s entry %s dead-lettered%s: %s",
+            self.partition,
+            kind,
+            entry[0].decode(),
+            "" if added else " (already was)",
+            reason,
+        )
 
     async def _trim(self, kind: str, applied: int, redelivered: int) -> None:
         """After the commit: drop what is applied (below the stored offset), count it."""
@@ -249,6 +276,17 @@ class PartitionConsumer:
                 if row != last_id:
                     raise LostPartition
                 await handler.sweep(conn, self.partition, stream_time)
+
+
+def _decode_entry(handler: StreamHandler, entry: Entry) -> list[Any]:
+    if entry[1] is None:
+        raise ValueError("entry has no fields")
+    return [handler.decode(raw) for raw in decode_events(entry[1])]
+
+
+def _is_entrys_fault(exc: BaseException) -> bool:
+    """A statement_timeout cancel is a query's fault, though asyncpg files it as transient."""
+    return isinstance(exc, asyncpg.QueryCanceledError) or not isinstance(exc, NOT_THE_ENTRYS_FAULT)
 
 
 def _as_pairs(response: Any) -> list[tuple[Any, list[Entry]]]:

@@ -5,7 +5,8 @@ partition lives on one slot (multi-key commands work) while partitions spread ov
 
     hs:{p3}:clicks    click events of customers with customer_id % partitions == 3
     hs:{p3}:support   help-desk events of tickets with ticket_id % partitions == 3
-    hs:{p3}:dead      entries that could not be applied, with the reason
+    hs:{p3}:dead:clicks   click entries that could not be applied, with the reason
+    hs:{p3}:dead:support  the same for help-desk entries (see `workers.dead_letters`)
 
 One stream entry holds all events of one request for one partition (field ``b``: a JSON
 array), so a 1,000-event batch costs a few XADDs rather than 1,000.
@@ -29,8 +30,9 @@ def stream_key(partition: int, kind: str) -> str:
     return f"hs:{{p{partition}}}:{kind}"
 
 
-def dead_letter_key(partition: int) -> str:
-    return f"hs:{{p{partition}}}:dead"
+def dead_letter_key(partition: int, kind: str) -> str:
+    """Dead letters of one stream, under their original entry IDs (so writing is idempotent)."""
+    return f"hs:{{p{partition}}}:dead:{kind}"
 
 
 def stats_key(partition: int) -> str:

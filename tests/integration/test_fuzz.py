@@ -29,7 +29,7 @@ import pytest
 from api.auth import create_key
 from api.settings import Settings
 from tests.conftest import WorkerHandle, wait_drained
-from workers.streams import RedisClient, dead_letter_key
+from workers.streams import KINDS, RedisClient, dead_letter_key
 
 pytestmark = pytest.mark.integration
 
@@ -111,5 +111,6 @@ async def test_fuzz_finds_no_server_error_and_no_schema_violation(
 
     await wait_drained(redis, pool, settings.partitions, within=60)
     for partition in range(settings.partitions):
-        dead = await redis.xrange(dead_letter_key(partition), count=3)
-        assert dead == [], f"accepted events could not be applied: {dead}"
+        for kind in KINDS:
+            dead = await redis.xrange(dead_letter_key(partition, kind), count=3)
+            assert dead == [], f"accepted events could not be applied: {dead}"
