@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import asyncpg
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from workers import dead_letters
 from workers.handlers import StreamHandler
@@ -91,6 +91,8 @@ class PartitionConsumer:
         self.keys = {stream_key(partition, kind): kind for kind in handlers}
         self.offsets: dict[str, tuple[str, int | None]] = {}
         self._attempted: dict[str, tuple[int, int]] = {}  # newest entry tried, per kind
+        self.caught_up = False  # the last read took everything there was
+        self._regressed: set[str] = set()  # kinds whose stream is behind the offset
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; a batch in flight is finished first."""
@@ -100,7 +102,10 @@ class PartitionConsumer:
         while not stop.is_set():
             try:
                 await self._read_and_apply()
-                if time.monotonic() >= next_sweep:
+                # Only once the backlog is read: after an outage, wall-clock idleness says
+                # nothing about paths whose next clicks are still waiting in the stream.
+                if self.caught_up and time.monotonic() >= next_sweep:
+                    await self._check_streams()
                     await self._sweep()
                     next_sweep = time.monotonic() + self.sweep_seconds
                 backoff = 0.1
@@ -137,7 +142,9 @@ class PartitionConsumer:
             count=self.batch_entries,
             block=self.block_ms,
         )
-        for key, entries in _as_pairs(response):
+        pairs = _as_pairs(response)
+        self.caught_up = all(len(entries) < self.batch_entries for _, entries in pairs)
+        for key, entries in pairs:
             if entries:
                 kind = self.keys[key.decode() if isinstance(key, bytes) else key]
                 await self._apply_entries(kind, entries)
@@ -262,6 +269,34 @@ class PartitionConsumer:
                 pipe.hincrby(stats_key(self.partition), "redeliveries", redelivered)
             await pipe.execute()
 
+    async def _check_streams(self) -> None:
+        """Report, loudly, a stream whose newest ID is below the offset applied from it.
+
+        That is a Redis that lost acknowledged entries (failover to a lagging replica, a
+        restart without its data): what it accepts next may get IDs at or below the offset,
+        which reading after the offset would skip without a trace. The worker cannot tell
+        lost entries from applied ones, so it does not guess: it logs an error at every
+        check and counts each episode (`stream_regressions`, in /metrics) for an operator.
+        """
+        for key, kind in self.keys.items():
+            offset = self.offsets[kind][0]
+            newest = await _newest_id(self.redis, key)
+            if parse_id(newest) >= parse_id(offset):
+                self._regressed.discard(kind)
+                continue
+            log.error(
+                "partition %d: stream %s ends at %s, below the applied offset %s: Redis lost "
+                "entries (failover to a lagging replica or data loss?); entries with IDs up to "
+                "the offset are not read. Check the stream and the offset in stream_offsets.",
+                self.partition,
+                key,
+                newest,
+                offset,
+            )
+            if kind not in self._regressed:
+                self._regressed.add(kind)
+                await self.redis.hincrby(stats_key(self.partition), "stream_regressions", 1)
+
     async def _sweep(self) -> None:
         """Wall-clock housekeeping of every kind, fenced like a batch."""
         for kind, handler in self.handlers.items():
@@ -287,6 +322,16 @@ def _decode_entry(handler: StreamHandler, entry: Entry) -> list[Any]:
 def _is_entrys_fault(exc: BaseException) -> bool:
     """A statement_timeout cancel is a query's fault, though asyncpg files it as transient."""
     return isinstance(exc, asyncpg.QueryCanceledError) or not isinstance(exc, NOT_THE_ENTRYS_FAULT)
+
+
+async def _newest_id(redis: RedisClient, key: str) -> str:
+    """The stream's last generated ID (kept when entries are trimmed); 0-0 when missing."""
+    try:
+        info = await redis.xinfo_stream(key)
+    except ResponseError:  # no such key
+        return "0-0"
+    newest = info["last-generated-id"]
+    return newest.decode() if isinstance(newest, bytes) else str(newest)
 
 
 def _as_pairs(response: Any) -> list[tuple[Any, list[Entry]]]:

@@ -27,6 +27,10 @@ _HELP = {
     ),
     "helpstream_redeliveries_total": ("counter", "Entries delivered again after a crash."),
     "helpstream_late_events_total": ("counter", "Click events beyond allowed_lateness."),
+    "helpstream_stream_regressions_total": (
+        "counter",
+        "Times a worker found a stream's newest ID below its applied offset (Redis lost data).",
+    ),
 }
 
 
@@ -64,6 +68,7 @@ async def metrics(deps: Deps) -> PlainTextResponse:
         for name, field in (
             ("helpstream_dead_letters_total", "dead_letters"),
             ("helpstream_redeliveries_total", "redeliveries"),
+            ("helpstream_stream_regressions_total", "stream_regressions"),
         ):
             samples[name].append(f'{{partition="{p}"}} {stats.get(field, 0)}')
         for kind in KINDS:
