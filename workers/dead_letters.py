@@ -14,11 +14,21 @@ left behind, none lost); `drop` deletes it. Both are what `helpstream dlq` runs.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from workers.streams import KINDS, RedisClient, dead_letter_key, stats_key, stream_key
+from workers.streams import (
+    KINDS,
+    RedisClient,
+    connect_redis,
+    dead_letter_key,
+    stats_key,
+    stream_key,
+)
 
 ENTRY_PREFIX = b"entry."
 
@@ -107,9 +117,9 @@ async def list_letters(
     partitions: int,
     kind: str | None = None,
     partition: int | None = None,
-    count: int = 100,
+    count: int | None = 100,
 ) -> list[DeadLetter]:
-    """The oldest ``count`` dead letters of each selected stream, partition by partition."""
+    """The oldest ``count`` (None: all) dead letters of each selected stream, by partition."""
     letters: list[DeadLetter] = []
     for p in range(partitions) if partition is None else [partition]:
         for k in KINDS if kind is None else [kind]:
@@ -147,3 +157,66 @@ async def replay(redis: RedisClient, partition: int, kind: str, entry_id: str) -
 async def drop(redis: RedisClient, partition: int, kind: str, entry_id: str) -> bool:
     """Delete a dead letter for good; False if there was none with that ID."""
     return bool(await redis.xdel(dead_letter_key(partition, kind), entry_id))
+
+
+def add_cli_parser(sub: Any) -> argparse.ArgumentParser:
+    """`helpstream dlq list|replay|drop` (wired into the CLI by `api.cli`)."""
+    dlq: argparse.ArgumentParser = sub.add_parser(
+        "dlq", help="list, replay or drop dead-lettered stream entries"
+    )
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    listing = dlq_sub.add_parser("list", help="one line per dead letter: ref, deliveries, reason")
+    listing.add_argument("--kind", choices=KINDS)
+    listing.add_argument("--partition", type=int)
+    listing.add_argument("--count", type=int, default=100, help="per stream (default 100)")
+    for name, text in (("replay", "send back to its stream, once fixed"), ("drop", "delete")):
+        action = dlq_sub.add_parser(name, help=f"{text}: refs as printed by list, or --all")
+        action.add_argument("refs", nargs="*", metavar="REF", help="partition:kind:entry_id")
+        action.add_argument("--all", action="store_true", help="every dead letter")
+    return dlq
+
+
+def run_cli(args: argparse.Namespace, redis_url: str | None, cluster: bool, partitions: int) -> int:
+    """Run a `dlq` subcommand against the configured Redis; the exit code."""
+    if not redis_url:
+        print(
+            "helpstream dlq: set HELPSTREAM_REDIS_URL (the Redis the workers use)", file=sys.stderr
+        )
+        return 2
+    return asyncio.run(_run(args, redis_url, cluster, partitions))
+
+
+async def _run(args: argparse.Namespace, redis_url: str, cluster: bool, partitions: int) -> int:
+    redis = connect_redis(redis_url, cluster)
+    try:
+        if args.dlq_command == "list":
+            letters = await list_letters(redis, partitions, args.kind, args.partition, args.count)
+            print("ref\tdeliveries\tdead_at\treason")
+            for letter in letters:
+                dead_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(letter.dead_at_ms / 1000))
+                print(f"{letter.ref}\t{letter.deliveries}\t{dead_at}\t{letter.reason}")
+            return 0
+        refs = [parse_ref(ref) for ref in args.refs]
+        if args.all:
+            every = await list_letters(redis, partitions, count=None)
+            refs += [(d.partition, d.kind, d.entry_id) for d in every]
+        if not refs:
+            print(f"helpstream dlq {args.dlq_command}: give REFs or --all", file=sys.stderr)
+            return 2
+        missing = 0
+        for partition, kind, entry_id in refs:
+            ref = f"{partition}:{kind}:{entry_id}"
+            if args.dlq_command == "replay":
+                new_id = await replay(redis, partition, kind, entry_id)
+                print(f"{ref}: replayed as {new_id}" if new_id else f"{ref}: no such dead letter")
+                missing += new_id is None
+            else:
+                dropped = await drop(redis, partition, kind, entry_id)
+                print(f"{ref}: dropped" if dropped else f"{ref}: no such dead letter")
+                missing += not dropped
+        return 1 if missing else 0
+    except ValueError as exc:
+        print(f"helpstream dlq: bad REF ({exc}); expected partition:kind:entry_id", file=sys.stderr)
+        return 2
+    finally:
+        await redis.aclose()
