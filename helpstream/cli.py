@@ -1,4 +1,4 @@
-"""`helpstream` command line: up, api, worker, migrate, keys, demo (contract §1)."""
+"""`helpstream` command line: up, api, worker, migrate, keys, demo, dlq (contract §1)."""
 
 from __future__ import annotations
 
@@ -294,6 +294,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from helpstream.workers.dead_letters import run_cli
+
+    settings = _settings(args)
+    return run_cli(args, settings.redis_url, settings.redis_cluster, settings.partitions)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helpstream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -360,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=2018, help="same seed, same data")
     demo.set_defaults(func=cmd_demo)
+
+    from helpstream.workers.dead_letters import add_cli_parser
+
+    add_cli_parser(sub).set_defaults(func=cmd_dlq)
     return parser
 
 

@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         ge=0,
         description="A Redis connection idle this long is PINGed before it is used again.",
     )
+    max_dead_letters: int = Field(
+        default=10_000,
+        ge=1,
+        description="Entries kept per dead-letter stream (partition and kind); the oldest "
+        "are trimmed beyond it. Every dead letter is counted in /metrics either way.",
+    )
 
     key_cache_seconds: float = Field(
         default=5.0,

@@ -5,7 +5,8 @@ partition lives on one slot (multi-key commands work) while partitions spread ov
 
     hs:{p3}:clicks    click events of customers with customer_id % partitions == 3
     hs:{p3}:support   help-desk events of tickets with ticket_id % partitions == 3
-    hs:{p3}:dead      entries that could not be applied, with the reason
+    hs:{p3}:dead:clicks   click entries that could not be applied, with the reason
+    hs:{p3}:dead:support  the same for help-desk entries (see `helpstream.workers.dead_letters`)
     hs:{p3}:stats     counters for /metrics
 
 What an entry holds is `helpstream.wire`'s business.
@@ -30,8 +31,9 @@ def stream_key(partition: int, kind: str) -> str:
     return f"hs:{{p{partition}}}:{kind}"
 
 
-def dead_letter_key(partition: int) -> str:
-    return f"hs:{{p{partition}}}:dead"
+def dead_letter_key(partition: int, kind: str) -> str:
+    """Dead letters of one stream, under their original entry IDs (so writing is idempotent)."""
+    return f"hs:{{p{partition}}}:dead:{kind}"
 
 
 def stats_key(partition: int) -> str:

@@ -75,6 +75,8 @@ def click_to_wire(
 
 def click_from_wire(raw: Any) -> ClickEvent:
     """Rebuild a click from the stream; ValueError/TypeError for anything malformed."""
+    if not isinstance(raw, list) or len(raw) != 7:
+        raise ValueError("a click on the wire is a list of 7 fields")
     ts, customer_id, source, target, resolved, key, variant = raw
     for number in (ts, customer_id, source, target):
         if not isinstance(number, int) or isinstance(number, bool):

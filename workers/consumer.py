@@ -20,12 +20,12 @@ import time
 from typing import Any
 
 import asyncpg
-import orjson
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from helpstream.aio import sleep_or_stop
-from helpstream.streams import RedisClient, dead_letter_key, parse_id, stats_key, stream_key
+from helpstream.streams import RedisClient, parse_id, stats_key, stream_key
 from helpstream.wire import decode_events
+from helpstream.workers import dead_letters
 from helpstream.workers.handlers import StreamHandler
 
 log = logging.getLogger(__name__)
@@ -42,16 +42,19 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
 )
-POISON_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    TypeError,
-    asyncpg.DataError,
-    asyncpg.IntegrityConstraintViolationError,
-)
 
 
 class LostPartition(Exception):
     """The offset moved under us: another worker owns this partition now."""
+
+
+NOT_THE_ENTRYS_FAULT: tuple[type[BaseException], ...] = (LostPartition, *TRANSIENT_ERRORS)
+"""Failures that say nothing about the entries being applied: never counted against one.
+
+Any other exception from decoding or applying (a malformed payload, a statement_timeout
+cancel, MemoryError, a bug) is the entries' fault: each is then tried alone, up to
+``max_deliveries`` times, and dead-lettered if it still fails; the partition moves on.
+"""
 
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
@@ -70,6 +73,8 @@ class PartitionConsumer:
         batch_entries: int,
         block_ms: int,
         sweep_seconds: float,
+        max_deliveries: int = 5,
+        max_dead_letters: int = 10_000,
     ) -> None:
         self.partition = partition
         self.pool = pool
@@ -78,9 +83,13 @@ class PartitionConsumer:
         self.batch_entries = batch_entries
         self.block_ms = block_ms
         self.sweep_seconds = sweep_seconds
+        self.max_deliveries = max_deliveries
+        self.max_dead_letters = max_dead_letters
         self.keys = {stream_key(partition, kind): kind for kind in handlers}
         self.offsets: dict[str, tuple[str, int | None]] = {}
         self._attempted: dict[str, tuple[int, int]] = {}  # newest entry tried, per kind
+        self.caught_up = False  # the last read took everything there was
+        self._regressed: set[str] = set()  # kinds whose stream is behind the offset
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; a batch in flight is finished first."""
@@ -90,7 +99,10 @@ class PartitionConsumer:
         while not stop.is_set():
             try:
                 await self._read_and_apply()
-                if time.monotonic() >= next_sweep:
+                # Only once the backlog is read: after an outage, wall-clock idleness says
+                # nothing about paths whose next clicks are still waiting in the stream.
+                if self.caught_up and time.monotonic() >= next_sweep:
+                    await self._check_streams()
                     await self._sweep()
                     next_sweep = time.monotonic() + self.sweep_seconds
                 backoff = 0.1
@@ -127,7 +139,9 @@ class PartitionConsumer:
             count=self.batch_entries,
             block=self.block_ms,
         )
-        for key, entries in _as_pairs(response):
+        pairs = _as_pairs(response)
+        self.caught_up = all(len(entries) < self.batch_entries for _, entries in pairs)
+        for key, entries in pairs:
             if entries:
                 kind = self.keys[key.decode() if isinstance(key, bytes) else key]
                 await self._apply_entries(kind, entries)
@@ -144,30 +158,16 @@ class PartitionConsumer:
         handler = self.handlers[kind]
         new_last = fresh[-1][0].decode()
         self._attempted[kind] = parse_id(new_last)
-        events, dead = self._decode(handler, fresh)
-        if dead:  # before the commit: a dead letter may repeat, never go missing
-            await self._dead_letter(kind, dead)
         try:
+            events = [event for entry in fresh for event in _decode_entry(handler, entry)]
             stream_time = await self._commit(kind, handler, events, last_id, new_last)
             self.offsets[kind] = (new_last, stream_time)
-        except POISON_ERRORS as exc:
+        except Exception as exc:
+            if not _is_entrys_fault(exc):
+                raise
             log.error("partition %d: batch failed (%r); applying one by one", self.partition, exc)
             await self._apply_one_by_one(kind, handler, fresh)
         await self._trim(kind, applied=len(fresh), redelivered=redelivered)
-
-    def _decode(
-        self, handler: StreamHandler, entries: list[Entry]
-    ) -> tuple[list[Any], list[tuple[Entry, str]]]:
-        events: list[Any] = []
-        dead: list[tuple[Entry, str]] = []
-        for entry in entries:
-            try:
-                if entry[1] is None:
-                    raise ValueError("entry has no fields")
-                events.extend(handler.decode(raw) for raw in decode_events(entry[1]))
-            except (ValueError, TypeError, KeyError, orjson.JSONDecodeError) as exc:
-                dead.append((entry, f"undecodable: {exc!r}"))
-        return events, dead
 
     async def _commit(
         self, kind: str, handler: StreamHandler, events: list[Any], expected: str, new_last: str
@@ -199,27 +199,62 @@ class PartitionConsumer:
     async def _apply_one_by_one(
         self, kind: str, handler: StreamHandler, entries: list[Entry]
     ) -> None:
-        """Isolate poison entries: apply each alone; those that still fail are dead letters."""
+        """Isolate the failing entries of a batch: the others are applied, each alone."""
         for entry in entries:
-            last_id, _ = self.offsets[kind]
-            entry_id = entry[0].decode()
-            events, _ = self._decode(handler, [entry])  # undecodable ones: already lettered
-            try:
-                stream_time = await self._commit(kind, handler, events, last_id, entry_id)
-            except POISON_ERRORS as exc:
-                await self._dead_letter(kind, [(entry, f"apply failed: {exc!r}")])
-                stream_time = await self._commit(kind, handler, [], last_id, entry_id)
-            self.offsets[kind] = (entry_id, stream_time)
+            await self._apply_alone(kind, handler, entry)
 
-    async def _dead_letter(self, kind: str, dead: list[tuple[Entry, str]]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for (entry_id, fields), reason in dead:
-                record = {b"stream": kind.encode(), b"entry_id": entry_id, b"reason": reason}
-                record.update(fields or {})
-                pipe.xadd(dead_letter_key(self.partition), record)  # type: ignore[arg-type]
-            pipe.hincrby(stats_key(self.partition), "dead_letters", len(dead))
-            await pipe.execute()
-        log.error("partition %d: %d entries dead-lettered", self.partition, len(dead))
+    async def _apply_alone(self, kind: str, handler: StreamHandler, entry: Entry) -> None:
+        """Apply one entry, retried up to ``max_deliveries`` times, else dead-letter it."""
+        entry_id = entry[0].decode()
+        for delivery in range(1, self.max_deliveries + 1):
+            last_id, _ = self.offsets[kind]
+            try:
+                events = _decode_entry(handler, entry)
+            except Exception as exc:
+                reason = f"undecodable: {exc!r}"
+            else:
+                try:
+                    stream_time = await self._commit(kind, handler, events, last_id, entry_id)
+                    self.offsets[kind] = (entry_id, stream_time)
+                    return
+                except Exception as exc:
+                    if not _is_entrys_fault(exc):
+                        raise
+                    reason = f"apply failed: {exc!r}"
+            log.warning(
+                "partition %d: %s entry %s failed (delivery %d of %d): %s",
+                self.partition,
+                kind,
+                entry_id,
+                delivery,
+                self.max_deliveries,
+                reason,
+            )
+            if delivery < self.max_deliveries:
+                await asyncio.sleep(min(0.02 * 2 ** (delivery - 1), 0.5))
+        # Before the offset passes it: a dead letter may be written twice (a no-op), never lost.
+        await self._dead_letter(kind, entry, reason)
+        stream_time = await self._commit(kind, handler, [], last_id, entry_id)
+        self.offsets[kind] = (entry_id, stream_time)
+
+    async def _dead_letter(self, kind: str, entry: Entry, reason: str) -> None:
+        added = await dead_letters.write(
+            self.redis,
+            self.partition,
+            kind,
+            entry,
+            reason,
+            self.max_deliveries,
+            self.max_dead_letters,
+        )
+        log.error(
+            "partition %d: %s entry %s dead-lettered%s: %s",
+            self.partition,
+            kind,
+            entry[0].decode(),
+            "" if added else " (already was)",
+            reason,
+        )
 
     async def _trim(self, kind: str, applied: int, redelivered: int) -> None:
         """After the commit: drop what is applied (below the stored offset), count it."""
@@ -230,6 +265,34 @@ class PartitionConsumer:
             if redelivered:
                 pipe.hincrby(stats_key(self.partition), "redeliveries", redelivered)
             await pipe.execute()
+
+    async def _check_streams(self) -> None:
+        """Report, loudly, a stream whose newest ID is below the offset applied from it.
+
+        That is a Redis that lost acknowledged entries (failover to a lagging replica, a
+        restart without its data): what it accepts next may get IDs at or below the offset,
+        which reading after the offset would skip without a trace. The worker cannot tell
+        lost entries from applied ones, so it does not guess: it logs an error at every
+        check and counts each episode (`stream_regressions`, in /metrics) for an operator.
+        """
+        for key, kind in self.keys.items():
+            offset = self.offsets[kind][0]
+            newest = await _newest_id(self.redis, key)
+            if parse_id(newest) >= parse_id(offset):
+                self._regressed.discard(kind)
+                continue
+            log.error(
+                "partition %d: stream %s ends at %s, below the applied offset %s: Redis lost "
+                "entries (failover to a lagging replica or data loss?); entries with IDs up to "
+                "the offset are not read. Check the stream and the offset in stream_offsets.",
+                self.partition,
+                key,
+                newest,
+                offset,
+            )
+            if kind not in self._regressed:
+                self._regressed.add(kind)
+                await self.redis.hincrby(stats_key(self.partition), "stream_regressions", 1)
 
     async def _sweep(self) -> None:
         """Wall-clock housekeeping of every kind, fenced like a batch."""
@@ -245,6 +308,27 @@ class PartitionConsumer:
                 if row != last_id:
                     raise LostPartition
                 await handler.sweep(conn, self.partition, stream_time)
+
+
+def _decode_entry(handler: StreamHandler, entry: Entry) -> list[Any]:
+    if entry[1] is None:
+        raise ValueError("entry has no fields")
+    return [handler.decode(raw) for raw in decode_events(entry[1])]
+
+
+def _is_entrys_fault(exc: BaseException) -> bool:
+    """A statement_timeout cancel is a query's fault, though asyncpg files it as transient."""
+    return isinstance(exc, asyncpg.QueryCanceledError) or not isinstance(exc, NOT_THE_ENTRYS_FAULT)
+
+
+async def _newest_id(redis: RedisClient, key: str) -> str:
+    """The stream's last generated ID (kept when entries are trimmed); 0-0 when missing."""
+    try:
+        info = await redis.xinfo_stream(key)
+    except ResponseError:  # no such key
+        return "0-0"
+    newest = info["last-generated-id"]
+    return newest.decode() if isinstance(newest, bytes) else str(newest)
 
 
 def _as_pairs(response: Any) -> list[tuple[Any, list[Entry]]]:

@@ -142,6 +142,8 @@ class Worker:
             block_ms=self.settings.worker_block_ms,
             # Often enough that a short path_timeout is honoured on the wall clock too.
             sweep_seconds=min(self.settings.worker_sweep_seconds, self.settings.path_timeout / 4),
+            max_deliveries=self.settings.max_deliveries,
+            max_dead_letters=self.settings.max_dead_letters,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop), name=f"partition-{partition}")

@@ -21,7 +21,9 @@ extend a customer's newest path without re-reading its raw clicks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import heapq
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 from typing import Literal
@@ -83,20 +85,117 @@ def _tie_order(group: list[Click], last_page: int | None) -> Iterator[Click]:
     The clicks are taken one at a time: unresolved before resolved (a resolution ends the
     path); among those, the one leaving the current last page; else one starting a chain
     (its source is no other click's target); else the smallest by (source, target, variant).
+    `_TieQueue` answers each of those questions in O(log n), so one customer's 10,000
+    same-second clicks cost milliseconds, not a minute.
     """
-    remaining = sorted(group, key=lambda c: (c.resolved, c.source, c.target, c.variant))
-    while remaining:
-        want_resolved = remaining[0].resolved  # sorted: unresolved ones come first
-        candidates = [c for c in remaining if c.resolved == want_resolved]
-        chosen = next((c for c in candidates if c.source == last_page), None)
-        if chosen is None:
-            chosen = next(
-                (c for c in candidates if all(o.target != c.source for o in remaining if o != c)),
-                candidates[0],
-            )
-        remaining.remove(chosen)
-        yield chosen
-        last_page = None if chosen.resolved else chosen.target
+    queue = _TieQueue(group)
+    for resolved in (False, True):
+        while (chosen := queue.take(resolved, last_page)) is not None:
+            yield chosen
+            last_page = None if chosen.resolved else chosen.target
+
+
+class _TieQueue:
+    """The remaining clicks of one same-second group, indexed for `_tie_order`'s choices.
+
+    Sort keys (resolved, source, target, variant) are numbered in order; each holds its
+    clicks in arrival order (clicks differing only outside the key, e.g. in customer, are
+    taken in that order, as a stable sort would). "Starts a chain" for a click c with source s means
+    no *other* remaining click targets s: either nothing targets s, or the only value
+    targeting s is c itself (a self-loop s -> s). Per class (unresolved/resolved) a lazy
+    heap holds, for each source, the smallest chain start leaving it; entries are checked
+    against the current state when popped and fresh ones pushed whenever a source's
+    clicks or the clicks targeting it change.
+    """
+
+    def __init__(self, group: list[Click]) -> None:
+        self.units: list[deque[Click]] = []  # by rank: the clicks of one sort key, in order
+        self.rank: dict[tuple[bool, int, int, str], int] = {}
+        for c in sorted(group, key=_tie_key):
+            if _tie_key(c) not in self.rank:
+                self.rank[_tie_key(c)] = len(self.units)
+                self.units.append(deque())
+            self.units[self.rank[_tie_key(c)]].append(c)
+        self.count: dict[Click, int] = {}
+        self.indeg: dict[int, int] = {}  # remaining clicks (with repeats) targeting a page
+        self.targeting: dict[int, set[Click]] = {}  # remaining distinct clicks targeting it
+        for c in group:
+            self.count[c] = self.count.get(c, 0) + 1
+            self.indeg[c.target] = self.indeg.get(c.target, 0) + 1
+            self.targeting.setdefault(c.target, set()).add(c)
+        self.by_source: dict[tuple[bool, int], list[int]] = {}  # heaps of ranks
+        self.smallest: dict[bool, list[int]] = {False: [], True: []}  # heaps of ranks
+        for rank, unit in enumerate(self.units):  # ranks ascending: already heaps
+            self.by_source.setdefault((unit[0].resolved, unit[0].source), []).append(rank)
+            self.smallest[unit[0].resolved].append(rank)
+        self.starts: dict[bool, list[tuple[int, int]]] = {False: [], True: []}
+        for resolved, source in self.by_source:
+            self._push_start(resolved, source)
+
+    def take(self, resolved: bool, last_page: int | None) -> Click | None:
+        """Remove and return the next click of class ``resolved`` by the tie rule."""
+        if last_page is not None:
+            rank = self._first_leaving(resolved, last_page)
+            if rank is not None:
+                return self._remove(rank)
+        rank = self._first_start(resolved)
+        if rank is None:
+            rank = _heap_min(self.smallest[resolved], self._present)
+        return None if rank is None else self._remove(rank)
+
+    def _present(self, rank: int) -> bool:
+        return bool(self.units[rank])
+
+    def _first_leaving(self, resolved: bool, source: int) -> int | None:
+        heap = self.by_source.get((resolved, source))
+        return None if heap is None else _heap_min(heap, self._present)
+
+    def _start_leaving(self, resolved: bool, source: int) -> int | None:
+        """The smallest remaining click of the class leaving ``source`` that starts a chain."""
+        if self.indeg.get(source, 0) == 0:
+            return self._first_leaving(resolved, source)
+        only = self.targeting[source]
+        if len(only) == 1:
+            (c,) = only
+            if c.source == source and c.resolved == resolved:
+                return self.rank[_tie_key(c)]
+        return None
+
+    def _push_start(self, resolved: bool, source: int) -> None:
+        rank = self._start_leaving(resolved, source)
+        if rank is not None:
+            heapq.heappush(self.starts[resolved], (rank, source))
+
+    def _first_start(self, resolved: bool) -> int | None:
+        heap = self.starts[resolved]
+        while heap:
+            rank, source = heap[0]
+            if self._start_leaving(resolved, source) == rank:
+                return rank
+            heapq.heappop(heap)
+        return None
+
+    def _remove(self, rank: int) -> Click:
+        c = self.units[rank].popleft()
+        self.count[c] -= 1
+        self.indeg[c.target] -= 1
+        if self.count[c] == 0:
+            self.targeting[c.target].discard(c)
+        for page in (c.source, c.target):
+            for resolved in (False, True):
+                self._push_start(resolved, page)
+        return c
+
+
+def _tie_key(c: Click) -> tuple[bool, int, int, str]:
+    return (c.resolved, c.source, c.target, c.variant)
+
+
+def _heap_min(heap: list[int], present: Callable[[int], bool]) -> int | None:
+    """The smallest entry of a heap with lazy deletion (absent entries are dropped)."""
+    while heap and not present(heap[0]):
+        heapq.heappop(heap)
+    return heap[0] if heap else None
 
 
 def order_clicks(clicks: Iterable[Click]) -> list[Click]:

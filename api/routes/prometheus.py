@@ -21,11 +21,18 @@ _HELP = {
         "Age of the oldest entry not yet applied (0 when caught up).",
     ),
     "helpstream_dead_letters_total": ("counter", "Entries moved to the dead-letter stream."),
-    "helpstream_dead_letter_entries": ("gauge", "Entries in the dead-letter stream now."),
+    "helpstream_dead_letter_entries": (
+        "gauge",
+        "Entries in the dead-letter stream now (capped by max_dead_letters).",
+    ),
     "helpstream_redeliveries_total": ("counter", "Entries delivered again after a crash."),
     "helpstream_late_events_total": ("counter", "Click events beyond allowed_lateness."),
     "helpstream_backlog_bytes": ("gauge", "Redis memory of unapplied events, per stream kind."),
     "helpstream_backlog_limit_bytes": ("gauge", "Backlog above which ingest answers 503."),
+    "helpstream_stream_regressions_total": (
+        "counter",
+        "Times a worker found a stream's newest ID below its applied offset (Redis lost data).",
+    ),
 }
 
 
@@ -52,8 +59,8 @@ async def metrics(
     async with redis.pipeline(transaction=False) as pipe:
         for p in partitions:
             pipe.hgetall(stats_key(p))
-            pipe.xlen(dead_letter_key(p))
             for kind in KINDS:
+                pipe.xlen(dead_letter_key(p, kind))
                 pipe.xlen(stream_key(p, kind))
                 pipe.xrange(stream_key(p, kind), f"({offsets.get((p, kind), '0-0')}", "+", count=1)
         replies = iter(await pipe.execute())
@@ -62,15 +69,16 @@ async def metrics(
     samples: dict[str, list[str]] = {name: [] for name in _HELP}
     for p in partitions:
         stats = {k.decode(): int(v) for k, v in (next(replies) or {}).items()}
-        samples["helpstream_dead_letter_entries"].append(f'{{partition="{p}"}} {next(replies)}')
         for name, field in (
             ("helpstream_dead_letters_total", "dead_letters"),
             ("helpstream_redeliveries_total", "redeliveries"),
+            ("helpstream_stream_regressions_total", "stream_regressions"),
         ):
             samples[name].append(f'{{partition="{p}"}} {stats.get(field, 0)}')
         for kind in KINDS:
             labels = f'{{partition="{p}",stream="{kind}"}}'
-            backlog, oldest = next(replies), next(replies)
+            dead, backlog, oldest = next(replies), next(replies), next(replies)
+            samples["helpstream_dead_letter_entries"].append(f"{labels} {dead}")
             age = max(0.0, (now_ms - parse_id(oldest[0][0])[0]) / 1000) if oldest else 0.0
             samples["helpstream_backlog_entries"].append(f"{labels} {backlog}")
             samples["helpstream_oldest_unapplied_age_seconds"].append(f"{labels} {age:.3f}")

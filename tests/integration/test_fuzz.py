@@ -28,7 +28,7 @@ import pytest
 
 from helpstream.keys import create_key
 from helpstream.settings import Settings
-from helpstream.streams import RedisClient, dead_letter_key
+from helpstream.streams import KINDS, RedisClient, dead_letter_key
 from tests.conftest import WorkerHandle, wait_drained
 
 pytestmark = pytest.mark.integration
@@ -111,5 +111,6 @@ async def test_fuzz_finds_no_server_error_and_no_schema_violation(
 
     await wait_drained(redis, pool, settings.partitions, within=60)
     for partition in range(settings.partitions):
-        dead = await redis.xrange(dead_letter_key(partition), count=3)
-        assert dead == [], f"accepted events could not be applied: {dead}"
+        for kind in KINDS:
+            dead = await redis.xrange(dead_letter_key(partition, kind), count=3)
+            assert dead == [], f"accepted events could not be applied: {dead}"

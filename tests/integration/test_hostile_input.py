@@ -225,7 +225,7 @@ async def clean_state_afterwards(
     for partition in range(settings.partitions):
         for kind in KINDS:
             assert await redis.xlen(stream_key(partition, kind)) == 0, (partition, kind)
-        assert await redis.xlen(dead_letter_key(partition)) == 0
+            assert await redis.xlen(dead_letter_key(partition, kind)) == 0
     tables = await pool.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
         " AND tablename NOT IN ('schema_migrations', 'api_keys', 'workers', 'stream_offsets',"

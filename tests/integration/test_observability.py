@@ -51,7 +51,7 @@ async def test_poison_entry_is_dead_lettered_and_the_partition_moves_on(
 
     items = (await api.get("/v1/paths", params={"customer_id": 1})).json()["items"]
     assert [i["path"] for i in items] == [[4, 5]]
-    dead = await redis.xrange(dead_letter_key(partition))
+    dead = await redis.xrange(dead_letter_key(partition, "clicks"))
     assert len(dead) == 3
     assert all(b"reason" in fields for _, fields in dead)
 

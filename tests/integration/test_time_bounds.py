@@ -17,7 +17,7 @@ import pytest
 
 from helpstream.settings import Settings
 from helpstream.streams import KINDS, RedisClient, stream_key
-from helpstream.wire import encode_events, click_to_wire
+from helpstream.wire import click_to_wire, encode_events
 from tests.conftest import WorkerHandle, bearer, serve, wait_drained
 
 pytestmark = pytest.mark.integration
@@ -140,7 +140,9 @@ async def test_buffered_future_click_cannot_close_other_customers_paths(
         response = await api.post("/v1/clicks", json=body)
         assert response.status_code == 202
     await wait_drained(redis, pool, p)
-    skewed = click_to_wire(YEAR_2100, 3, 5, 6, False, "0b1f7c1e-9d1c-4a55-9f7e-1f4bde0c3a11", "default")
+    skewed = click_to_wire(
+        YEAR_2100, 3, 5, 6, False, "0b1f7c1e-9d1c-4a55-9f7e-1f4bde0c3a11", "default"
+    )
     await redis.xadd(stream_key(3 % p, "clicks"), {b"b": encode_events([skewed])})
     await wait_drained(redis, pool, p)
     await asyncio.sleep(3 * settings.worker_sweep_seconds)  # sweeps by event time run too

@@ -1,0 +1,82 @@
+"""The same-second tie rule (`_tie_order`): fast, and exactly the order it always gave.
+
+`reference_tie_order` is the original quadratic implementation, kept here verbatim as the
+specification; the property test checks the O(n log n) one against it on random groups
+whose small page range makes chains, cycles, self-loops and duplicates common.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpstream.workers.sessionizer import Click, _tie_order, sessionize
+
+
+def reference_tie_order(group: list[Click], last_page: int | None) -> Iterator[Click]:
+    """The tie rule as first written (module docstring), quadratic and then some."""
+    remaining = sorted(group, key=lambda c: (c.resolved, c.source, c.target, c.variant))
+    while remaining:
+        want_resolved = remaining[0].resolved  # sorted: unresolved ones come first
+        candidates = [c for c in remaining if c.resolved == want_resolved]
+        chosen = next((c for c in candidates if c.source == last_page), None)
+        if chosen is None:
+            chosen = next(
+                (c for c in candidates if all(o.target != c.source for o in remaining if o != c)),
+                candidates[0],
+            )
+        remaining.remove(chosen)
+        yield chosen
+        last_page = None if chosen.resolved else chosen.target
+
+
+def same_second(
+    max_page: int, max_size: int, customers: tuple[int, ...] = (1,)
+) -> st.SearchStrategy[list[Click]]:
+    click = st.builds(
+        Click,
+        timestamp=st.just(100),
+        customer_id=st.sampled_from(customers),
+        source=st.integers(0, max_page),
+        target=st.integers(0, max_page),
+        resolved=st.integers(0, 4).map(lambda n: n == 4),
+        variant=st.sampled_from(["a", "a", "b"]),
+    )
+    return st.lists(click, max_size=max_size)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    group=st.one_of(
+        same_second(3, 12),
+        same_second(6, 30),
+        same_second(2, 10, customers=(1, 1, 1, 2)),  # values equal but for the customer
+    ),
+    last_page=st.one_of(st.none(), st.integers(0, 6)),
+)
+def test_tie_order_equals_the_reference(group: list[Click], last_page: int | None) -> None:
+    assert list(_tie_order(group, last_page)) == list(reference_tie_order(group, last_page))
+
+
+@settings(max_examples=200, deadline=None)
+@given(group=same_second(2, 8), last_page=st.one_of(st.none(), st.integers(0, 2)))
+def test_tie_order_is_a_permutation_independent_of_arrival(
+    group: list[Click], last_page: int | None
+) -> None:
+    ordered = list(_tie_order(group, last_page))
+    assert sorted(ordered, key=repr) == sorted(group, key=repr)
+    assert list(_tie_order(list(reversed(group)), last_page)) == ordered
+
+
+def test_sessionize_10000_same_second_clicks_of_one_customer_is_fast() -> None:
+    """Issue 15 item 2: this took 28 s (over 7 pages) before; now well under a second."""
+    clicks = [Click(1_600_000_000, 7, i % 7, (i * 3 + 1) % 7) for i in range(10_000)]
+    started = time.perf_counter()
+    paths = sessionize(clicks, 1800)
+    elapsed = time.perf_counter() - started
+    assert len(paths) == 1 and paths[0].status == "open"
+    assert len(paths[0].pages) >= 10_001
+    assert elapsed < 1.0, f"sessionize took {elapsed:.2f} s"
