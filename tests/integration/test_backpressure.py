@@ -98,7 +98,9 @@ async def test_per_kind_bound_refuses_only_that_kind_until_drained(
         assert int(refused.headers["Retry-After"]) >= 1
         assert "detail" in refused.json()
         held = await stream_bytes(redis, settings, full)
-        assert BOUND <= held <= 2 * BOUND  # refused soon after the bound, not far past it
+        # Refused near the bound: the API's estimate errs on the safe side (a write that
+        # finishes during a measurement counts twice), so possibly a little before it.
+        assert BOUND / 2 <= held <= 2 * BOUND
 
         # The other kind's backlog is separate: it is still accepted.
         assert (await client.post(PATHS[other], json=BODIES[other](1))).status_code == 202
