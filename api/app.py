@@ -24,6 +24,7 @@ from helpstream.api.routes import (
     dashboard,
     health,
     keys,
+    pages,
     paths,
     prometheus,
     reports,
@@ -94,7 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list(),
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
@@ -112,4 +113,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(reports.router, **scoped("read"))
     app.include_router(prometheus.router, **scoped("read"))
     app.include_router(keys.router, **scoped("admin"))
+    app.include_router(pages.router, **scoped("read"))
+    app.include_router(pages.admin_router, **scoped("admin"))
     return app
