@@ -16,6 +16,7 @@ from helpstream.api.buffering import EventBuffer
 from helpstream.api.deps import State
 from helpstream.api.errors import install_error_handlers
 from helpstream.api.fast_ingest import FastClickIngest
+from helpstream.api.http_metrics import ApiMetrics, HttpMetrics
 from helpstream.api.models import ClickBatchIn, ClickIn
 from helpstream.api.models_support import SupportBatchIn, SupportEventIn
 from helpstream.api.openapi import install_openapi
@@ -99,6 +100,8 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
+    app.state.api_metrics = ApiMetrics()
+    app.add_middleware(HttpMetrics, metrics=app.state.api_metrics)  # outermost: times all
     install_error_handlers(app)
     install_openapi(app, [ClickIn, ClickBatchIn, SupportEventIn, SupportBatchIn, KeyCreate])
 
