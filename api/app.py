@@ -16,6 +16,7 @@ from helpstream.api.buffering import EventBuffer
 from helpstream.api.deps import State
 from helpstream.api.errors import install_error_handlers
 from helpstream.api.fast_ingest import FastClickIngest
+from helpstream.api.http_metrics import ApiMetrics, HttpMetrics
 from helpstream.api.models import ClickBatchIn, ClickIn
 from helpstream.api.models_support import SupportBatchIn, SupportEventIn
 from helpstream.api.openapi import install_openapi
@@ -24,6 +25,7 @@ from helpstream.api.routes import (
     dashboard,
     health,
     keys,
+    pages,
     paths,
     prometheus,
     reports,
@@ -94,10 +96,12 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list(),
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
+    app.state.api_metrics = ApiMetrics()
+    app.add_middleware(HttpMetrics, metrics=app.state.api_metrics)  # outermost: times all
     install_error_handlers(app)
     install_openapi(app, [ClickIn, ClickBatchIn, SupportEventIn, SupportBatchIn, KeyCreate])
 
@@ -112,4 +116,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(reports.router, **scoped("read"))
     app.include_router(prometheus.router, **scoped("read"))
     app.include_router(keys.router, **scoped("admin"))
+    app.include_router(pages.router, **scoped("read"))
+    app.include_router(pages.admin_router, **scoped("admin"))
     return app

@@ -172,6 +172,9 @@ class PathMetrics(BaseModel):
 
 class PageStats(BaseModel):
     page_id: int
+    page_name: str | None = Field(
+        default=None, description="The page's name (`PUT /v1/pages/{page_id}`); null if unnamed."
+    )
     visits: int
     departures: int
     turnarounds: int

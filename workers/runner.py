@@ -30,6 +30,7 @@ import asyncpg
 
 from helpstream.aio import sleep_or_stop
 from helpstream.database import connect_options, create_pool
+from helpstream.log_config import partition_context, worker_id_var
 from helpstream.settings import Settings
 from helpstream.streams import RedisClient, connect_redis, redis_options
 from helpstream.workers.consumer import TRANSIENT_ERRORS, PartitionConsumer
@@ -64,6 +65,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then finish in-flight batches and let go."""
+        worker_id_var.set(self.worker_id)  # on every log record of this worker (log_config)
         try:
             while not stop.is_set():
                 try:
@@ -146,7 +148,9 @@ class Worker:
             max_dead_letters=self.settings.max_dead_letters,
         )
         stop = asyncio.Event()
-        task = asyncio.create_task(consumer.run(stop), name=f"partition-{partition}")
+        task = asyncio.create_task(
+            consumer.run(stop), name=f"partition-{partition}", context=partition_context(partition)
+        )
         task.add_done_callback(_log_crash)
         self.owned[partition] = (task, stop)
         log.info("worker %s: took partition %d", self.worker_id, partition)

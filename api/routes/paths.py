@@ -10,7 +10,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
 
+from helpstream.api.csv_export import CSV_RESPONSE, Format, stream_csv
 from helpstream.api.deps import Pool
 from helpstream.api.models import (
     PageMetrics,
@@ -25,6 +27,7 @@ from helpstream.api.models import (
     TopPaths,
     Variants,
 )
+from helpstream.api.routes.pages import page_names
 from helpstream.api.windows import UNBOUNDED_HIGH, UNBOUNDED_LOW, window
 from helpstream.constants import VARIANT_REGEX
 from helpstream.db import query
@@ -111,12 +114,27 @@ def _next_cursor(rows: list[Any], limit: int, after: Cursor | None) -> str | Non
     return _encode_cursor(*key, seen)
 
 
+PATH_COLUMNS = list(PathOut.model_fields)
+PATHS_CSV_SQL = """
+    SELECT customer_id, start_ts, end_ts, pages, path_length, status, has_turnaround, variant
+    FROM paths
+    WHERE ($1::bigint IS NULL OR customer_id = $1)
+      AND ($2::text IS NULL OR status = $2)
+      AND ($3::text IS NULL OR variant = $3)
+    ORDER BY customer_id, start_ts, path_id
+"""
+
+
 @router.get(
     "/v1/paths",
     response_model=PathPage,
+    responses=CSV_RESPONSE,
     summary="Sessionized paths, ordered by customer and start time",
-    description="Pages with `next_cursor`: a path that grows between two pages (a new click "
-    "extends it) is listed once, not skipped and not repeated.",
+    description="Pages of at most `limit` paths; pass `next_cursor` back as `cursor` for the "
+    "next one. A path that grows between two pages (a new click extends it) is listed once, "
+    "not skipped and not repeated. With `format=csv` the answer is **every** matching path in "
+    "one streamed CSV (`limit` and `cursor` are ignored; `path` is the page IDs joined with "
+    "`>`).",
 )
 async def list_paths(
     pool: Pool,
@@ -125,7 +143,11 @@ async def list_paths(
     variant: VariantQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
-) -> PathPage:
+    fmt: Format = "json",
+) -> PathPage | StreamingResponse:
+    if fmt == "csv":
+        args = (customer_id, status, variant)
+        return stream_csv(pool, "paths", PATH_COLUMNS, PATHS_CSV_SQL, args, _path_values)
     after = _decode_cursor(cursor) if cursor else None
     filters = (customer_id, status, variant)
     if after is None:
@@ -146,6 +168,20 @@ async def list_paths(
         for r in rows[:limit]
     ]
     return PathPage(items=items, next_cursor=_next_cursor(rows, limit, after))
+
+
+def _path_values(row: Any) -> list[Any]:
+    """A `paths` row in PathOut's field order."""
+    return [
+        row["customer_id"],
+        row["start_ts"],
+        row["end_ts"],
+        list(row["pages"]),
+        row["path_length"],
+        row["status"],
+        row["has_turnaround"],
+        row["variant"],
+    ]
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -230,8 +266,12 @@ async def page_metrics(
             )
         )
     items.sort(key=lambda s: (s.z_score is None, -(s.z_score or 0.0), s.page_id))
+    items = items[:limit]
+    names = await page_names(pool, (item.page_id for item in items))
+    for item in items:
+        item.page_name = names.get(item.page_id)
     return PageMetrics(
-        global_turnaround_rate=_ratio(total_turnarounds, total_departures), items=items[:limit]
+        global_turnaround_rate=_ratio(total_turnarounds, total_departures), items=items
     )
 
 

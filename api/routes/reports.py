@@ -12,8 +12,10 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from helpstream.api.csv_export import CSV_RESPONSE, Format, stream_csv
 from helpstream.api.deps import Pool
 from helpstream.api.models_support import (
     AgentRating,
@@ -111,58 +113,98 @@ async def _report(pool: Pool, name: str, filters: ReportFilters, model: type[M])
     return [model(**dict(r)) for r in await pool.fetch(query(name), *filters.args)]
 
 
+def _csv(pool: Pool, name: str, filters: ReportFilters, model: type[M]) -> StreamingResponse:
+    """The same rows as `_report`, as streamed CSV (values as the JSON has them)."""
+    columns = list(model.model_fields)
+    return stream_csv(
+        pool,
+        name.removeprefix("report_").replace("_", "-"),
+        columns,
+        query(name),
+        filters.args,
+        lambda row: list(model(**dict(row)).model_dump().values()),
+    )
+
+
 @router.get(
     "/resolution-time",
     response_model=ResolutionTime,
+    operation_id="resolution_time_v1_reports_resolution_time_get",  # as before `format=`
+    responses=CSV_RESPONSE,
     summary="Ticket resolution time: min, average, max, p50, p90 (hours)",
     description="Over resolved tickets (current status resolved) with at least one message; "
     "a ticket's resolution time is its last message time minus its first message time, so "
     "a ticket with one message takes 0 h. Percentiles interpolate (`percentile_cont`); "
     "all figures are null when there are no tickets." + FILTERS_DOC,
 )
-async def resolution_time(pool: Pool, filters: Filters) -> ResolutionTime:
+async def resolution_time_endpoint(
+    pool: Pool, filters: Filters, fmt: Format = "json"
+) -> ResolutionTime | StreamingResponse:
+    if fmt == "csv":
+        return _csv(pool, "report_resolution_time", filters, ResolutionTime)
+    return await resolution_time(pool, filters)
+
+
+async def resolution_time(pool: Pool, filters: ReportFilters) -> ResolutionTime:
+    """Report 1 as a model (also what the live metrics stream sends as `reports`)."""
     return (await _report(pool, "report_resolution_time", filters, ResolutionTime))[0]
 
 
 @router.get(
     "/agents-per-ticket",
     response_model=list[AgentsPerTicket],
+    responses=CSV_RESPONSE,
     summary="How many agents took part in resolved tickets",
     description="Resolved tickets grouped by the number of distinct agents who sent a "
     "message on them (0 for tickets no agent wrote on), ascending; counts that no ticket "
     "has are not listed." + FILTERS_DOC,
 )
-async def agents_per_ticket(pool: Pool, filters: Filters) -> list[AgentsPerTicket]:
+async def agents_per_ticket(
+    pool: Pool, filters: Filters, fmt: Format = "json"
+) -> list[AgentsPerTicket] | StreamingResponse:
+    if fmt == "csv":
+        return _csv(pool, "report_agents_per_ticket", filters, AgentsPerTicket)
     return await _report(pool, "report_agents_per_ticket", filters, AgentsPerTicket)
 
 
 @router.get(
     "/tickets-per-agent",
     response_model=list[TicketsPerAgent],
+    responses=CSV_RESPONSE,
     summary="Resolved tickets per agent",
     description="Every known agent (upserted, or seen as a message sender), "
     "ordered by agent_id, with the number of distinct resolved tickets they sent a message "
     'on (0 included). `agent` is "First Last", null for an agent never upserted.' + FILTERS_DOC,
 )
-async def tickets_per_agent(pool: Pool, filters: Filters) -> list[TicketsPerAgent]:
+async def tickets_per_agent(
+    pool: Pool, filters: Filters, fmt: Format = "json"
+) -> list[TicketsPerAgent] | StreamingResponse:
+    if fmt == "csv":
+        return _csv(pool, "report_tickets_per_agent", filters, TicketsPerAgent)
     return await _report(pool, "report_tickets_per_agent", filters, TicketsPerAgent)
 
 
 @router.get(
     "/resolution-time-by-month",
     response_model=list[ResolutionTimeByMonth],
+    responses=CSV_RESPONSE,
     summary="Resolution time per calendar month",
     description="Resolved tickets with at least one message, grouped by the calendar month "
     "(`YYYY-MM`, UTC) of their first message, ascending. Months of different years are "
     "never merged; months without tickets are not listed." + FILTERS_DOC,
 )
-async def resolution_time_by_month(pool: Pool, filters: Filters) -> list[ResolutionTimeByMonth]:
+async def resolution_time_by_month(
+    pool: Pool, filters: Filters, fmt: Format = "json"
+) -> list[ResolutionTimeByMonth] | StreamingResponse:
+    if fmt == "csv":
+        return _csv(pool, "report_resolution_time_by_month", filters, ResolutionTimeByMonth)
     return await _report(pool, "report_resolution_time_by_month", filters, ResolutionTimeByMonth)
 
 
 @router.get(
     "/agent-ratings",
     response_model=list[AgentRating],
+    responses=CSV_RESPONSE,
     summary="Ratings per agent",
     description="Every known agent (upserted, or seen as a message sender), ordered by "
     "agent_id: min / average / max of the current "
@@ -170,13 +212,18 @@ async def resolution_time_by_month(pool: Pool, filters: Filters) -> list[Resolut
     "however many messages the agent sent (resolved or not). Nulls and 0 rated_tickets for "
     "agents without rated tickets." + FILTERS_DOC,
 )
-async def agent_ratings(pool: Pool, filters: Filters) -> list[AgentRating]:
+async def agent_ratings(
+    pool: Pool, filters: Filters, fmt: Format = "json"
+) -> list[AgentRating] | StreamingResponse:
+    if fmt == "csv":
+        return _csv(pool, "report_agent_ratings", filters, AgentRating)
     return await _report(pool, "report_agent_ratings", filters, AgentRating)
 
 
 @router.get(
     "/first-response-time",
     response_model=FirstResponseTime,
+    responses=CSV_RESPONSE,
     summary="First response time: ticket opened → first agent message (hours)",
     description="For each ticket with at least one agent message: the time from its "
     "opening (the `ticket.opened` timestamp; the first message time if that event is "
@@ -184,17 +231,24 @@ async def agent_ratings(pool: Pool, filters: Filters) -> list[AgentRating]:
     "counts as 0 h. min / average / max / p50 / p90 over those tickets; "
     "`unanswered_tickets` counts tickets with no agent message yet." + FILTERS_DOC,
 )
-async def first_response_time(pool: Pool, filters: Filters) -> FirstResponseTime:
+async def first_response_time(
+    pool: Pool, filters: Filters, fmt: Format = "json"
+) -> FirstResponseTime | StreamingResponse:
+    if fmt == "csv":
+        return _csv(pool, "report_first_response_time", filters, FirstResponseTime)
     return (await _report(pool, "report_first_response_time", filters, FirstResponseTime))[0]
 
 
 @router.get(
     "/csat",
     response_model=Csat,
+    responses=CSV_RESPONSE,
     summary="Customer satisfaction: share of ratings 4–5",
     description="Over rated tickets, each counted once with its current (latest) rating, "
     "any status: `responses` = rated tickets, `satisfied` = those rated 4 or 5, `csat` = "
     "satisfied / responses (0..1, null without responses)." + FILTERS_DOC,
 )
-async def csat(pool: Pool, filters: Filters) -> Csat:
+async def csat(pool: Pool, filters: Filters, fmt: Format = "json") -> Csat | StreamingResponse:
+    if fmt == "csv":
+        return _csv(pool, "report_csat", filters, Csat)
     return (await _report(pool, "report_csat", filters, Csat))[0]

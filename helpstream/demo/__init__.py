@@ -4,6 +4,7 @@
 """
 
 from helpstream.demo.data import DemoData
-from helpstream.demo.loader import DemoError, Progress, generate, load
+from helpstream.demo.loader import DemoError, generate, load
+from helpstream.demo.progress import Progress
 
 __all__ = ["DemoData", "DemoError", "Progress", "generate", "load"]

@@ -20,6 +20,7 @@ class DemoData:
 
     support_events: list[Event] = field(default_factory=list)
     clicks: list[Event] = field(default_factory=list)
+    pages: list[Event] = field(default_factory=list)  # {"page_id", "name", "url", "group"}
     resolved_tickets: int = 0
     reopened_tickets: int = 0
     rerated_tickets: int = 0

@@ -17,7 +17,8 @@ import httpx
 
 from helpstream.demo.data import DemoData, Event
 from helpstream.demo.helpdesk import generate_help_desk
-from helpstream.demo.site import generate_clickstream
+from helpstream.demo.progress import Progress
+from helpstream.demo.site import generate_clickstream, site_pages
 
 
 def generate(seed: int = 2018) -> DemoData:
@@ -26,23 +27,8 @@ def generate(seed: int = 2018) -> DemoData:
     data = DemoData()
     generate_help_desk(rng, data)
     data.clicks = generate_clickstream(rng)
+    data.pages = site_pages()
     return data
-
-
-class Progress:
-    """A one-line progress bar on stderr (no dependency, fine for a terminal or a log)."""
-
-    def __init__(self, total: int, out: TextIO = sys.stderr, width: int = 30) -> None:
-        self.total, self.out, self.width, self.done = total, out, width, 0
-
-    def advance(self, n: int, label: str) -> None:
-        self.done += n
-        filled = self.width * self.done // max(1, self.total)
-        bar = "#" * filled + "." * (self.width - filled)
-        self.out.write(f"\r[{bar}] {self.done:>6}/{self.total} events  {label:<16}")
-        if self.done >= self.total:
-            self.out.write("\n")
-        self.out.flush()
 
 
 class DemoError(Exception):
@@ -71,14 +57,27 @@ def _post(client: httpx.Client, path: str, events: Sequence[Event]) -> None:
         raise DemoError(f"{path}: {response.status_code} {response.text}")
 
 
-def _wait_applied(client: httpx.Client, expected_resolved: int, timeout: float) -> bool:
+def _name_pages(client: httpx.Client, pages: Sequence[Event]) -> None:
+    """Give the site's pages their names (`PUT /v1/pages/{id}`, idempotent)."""
+    for page in pages:
+        body = {k: page[k] for k in ("name", "url", "group")}
+        response = client.put(f"/v1/pages/{page['page_id']}", json=body)
+        if response.status_code != 200:
+            raise DemoError(f"/v1/pages/{page['page_id']}: {response.status_code} {response.text}")
+
+
+def _wait_applied(
+    client: httpx.Client, expected_resolved: int, timeout: float, progress: Progress
+) -> bool:
     """Poll a report until every resolved ticket is in it (events applied by workers)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < timeout:
         response = client.get("/v1/reports/agents-per-ticket")
         if response.status_code != 200:
             return False  # e.g. an ingest-only key: cannot read, do not wait
-        if sum(r["number_of_tickets"] for r in response.json()) >= expected_resolved:
+        applied = sum(r["number_of_tickets"] for r in response.json())
+        progress.waiting(applied, expected_resolved, elapsed)
+        if applied >= expected_resolved:
             return True
         time.sleep(0.5)
     return False
@@ -100,14 +99,17 @@ def load(
     base = url.rstrip("/")
     progress = Progress(len(data.support_events) + len(data.clicks), err)
     with client_factory(base_url=base, headers=headers, timeout=60) as client:
+        _name_pages(client, data.pages)
         for chunk in _chunks(data.support_events, batch_size):
             _post(client, "/v1/support-events/batch", chunk)
             progress.advance(len(chunk), "help desk")
         for chunk in _chunks(data.clicks, batch_size):
             _post(client, "/v1/clicks/batch", chunk)
             progress.advance(len(chunk), "clickstream")
-        err.write("waiting for the workers to apply the events...\n")
-        applied = _wait_applied(client, data.resolved_tickets, wait_seconds)
+        progress.finish_sending()
+        waiting_since = time.monotonic()
+        applied = _wait_applied(client, data.resolved_tickets, wait_seconds, progress)
+        progress.waited(applied, time.monotonic() - waiting_since)
     print(
         f"Loaded {data.count('agent.upserted')} agents, {data.count('customer.upserted')} "
         f"customers, {data.count('ticket.opened')} tickets, {data.count('message.sent')} "
@@ -119,4 +121,5 @@ def load(
     print(f"  API docs:  {base}/docs", file=out)
     print(f"  Reports:   {base}/v1/reports/resolution-time (and 6 more, see /docs)", file=out)
     print(f"  Paths:     {base}/v1/metrics/pages?variant=A vs ?variant=B", file=out)
+    print(f"  Pages:     {base}/v1/pages ({len(data.pages)} named pages)", file=out)
     return data

@@ -32,6 +32,39 @@ def _article(category: int, index: int) -> int:
     return 100 + 10 * category + index
 
 
+def site_pages() -> list[Event]:
+    """The site's pages with the names, URLs and groups the demo gives them."""
+    pages: list[Event] = [
+        {"page_id": HOME, "name": "Help center home", "url": "/help", "group": "home"},
+        {"page_id": SEARCH, "name": "Search", "url": "/help/search", "group": "search"},
+        {"page_id": CONTACT, "name": "Contact support", "url": "/help/contact", "group": "contact"},
+        {
+            "page_id": BILLING_HUB,
+            "name": "Billing & payments",
+            "url": "/help/billing",
+            "group": "hubs",
+        },
+    ]
+    for category, name in enumerate(CATEGORIES):
+        slug = name.lower().replace(" ", "-")
+        pages.append(
+            {"page_id": _hub(category), "name": name, "url": f"/help/{slug}", "group": "hubs"}
+        )
+        for index, title in enumerate(_ARTICLE_TITLES):
+            pages.append(
+                {
+                    "page_id": _article(category, index),
+                    "name": f"{name}: {title}",
+                    "url": f"/help/{slug}/{index}",
+                    "group": "articles",
+                }
+            )
+    return pages
+
+
+_ARTICLE_TITLES = ("how to solve it", "first steps", "related questions", "more help")
+
+
 def generate_clickstream(rng: random.Random) -> list[Event]:
     """Sessions of site visitors looking for help, as click events in time order."""
     variants = {v: "A" if rng.random() < 0.5 else "B" for v in range(1, SITE_VISITORS + 1)}

@@ -36,6 +36,11 @@ SCOPE_BY_PREFIX: list[tuple[str, str]] = [
     ("/v1/reports", "read"),
     ("/v1/admin", "admin"),
     ("/metrics", "read"),
+    ("/v1/pages", "read"),
+]
+# Rows for one method only, checked before SCOPE_BY_PREFIX: (method, prefix, scope).
+SCOPE_BY_METHOD_AND_PREFIX: list[tuple[str, str, str]] = [
+    ("PUT", "/v1/pages", "admin"),
 ]
 
 
@@ -50,7 +55,10 @@ def _routes() -> list[Any]:
     return list(iter_routes(_app_routes()))
 
 
-def _expected_scope(path: str) -> str | None:
+def _expected_scope(path: str, methods: set[str] | None = None) -> str | None:
+    for method, prefix, scope in SCOPE_BY_METHOD_AND_PREFIX:
+        if method in (methods or ()) and path.startswith(prefix):
+            return scope
     return next((scope for prefix, scope in SCOPE_BY_PREFIX if path.startswith(prefix)), None)
 
 
@@ -74,7 +82,7 @@ def test_every_route_is_public_or_scoped() -> None:
             if scopes:
                 problems.append(f"{path} is public but requires {scopes}")
             continue
-        expected = _expected_scope(path)
+        expected = _expected_scope(path, set(getattr(route, "methods", None) or ()))
         if expected is None:
             problems.append(f"{path}: no row in SCOPE_BY_PREFIX")
         elif scopes != {expected}:

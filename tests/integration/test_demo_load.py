@@ -69,6 +69,11 @@ async def test_demo_loads_through_the_api_and_reports_match_the_reference(
     assert "/dashboard" in out.getvalue() and "/docs" in out.getvalue()
     assert "still being applied" not in out.getvalue()
     assert f"{len(data.support_events) + len(data.clicks)}/" in err.getvalue()
+    assert "\r" not in err.getvalue()  # not a terminal: no progress bar redrawing
+    pages = (await api.get("/v1/pages")).json()["items"]
+    assert {p["page_id"] for p in pages} == {p["page_id"] for p in data.pages}
+    page_items = (await api.get("/v1/metrics/pages")).json()["items"]
+    assert all(item["page_name"] for item in page_items)
     await wait_drained(redis, pool, settings.partitions)
     await _assert_reports_match(api, data.support_events)
 

@@ -80,12 +80,48 @@ def test_the_clickstream_has_variants_and_confusing_pages(demo: DemoData) -> Non
     assert billing["A"] > 50 and billing["B"] == 0
 
 
-def test_progress_bar_ends_with_a_newline() -> None:
+def test_progress_bar_on_a_terminal_shows_a_rate_and_ends_with_a_newline() -> None:
     out = io.StringIO()
-    bar = Progress(10, out, width=10)
+    bar = Progress(10, out, width=10, live=True)
     bar.advance(4, "help desk")
     bar.advance(6, "clickstream")
     text = out.getvalue()
-    assert "[####......]      4/10" in text
-    assert "[##########]     10/10" in text
+    assert "[####......]      4/10 events" in text
+    assert "[##########]     10/10 events" in text
+    assert "/s  clickstream" in text
     assert text.endswith("\n")
+    bar.waiting(3, 7, 1.0)
+    bar.waited(True, 2.0)
+    assert "waiting for the workers: 3/7 resolved tickets applied" in out.getvalue()
+
+
+class _Log(io.StringIO):
+    def isatty(self) -> bool:
+        return False
+
+
+def test_progress_off_a_terminal_is_one_plain_line_per_phase() -> None:
+    out = _Log()
+    bar = Progress(1000, out)
+    for _ in range(10):
+        bar.advance(50, "help desk")
+    for _ in range(10):
+        bar.advance(50, "clickstream")
+    bar.finish_sending()
+    bar.waiting(1, 2, 0.5)
+    bar.waited(False, 120.0)
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue() and "#" not in out.getvalue()
+    assert lines[0].startswith("help desk: 500 events in ") and "/s); 500/1000 sent" in lines[0]
+    assert lines[1].startswith("clickstream: 500 events in ") and "1000/1000 sent" in lines[1]
+    assert lines[2] == "waiting for the workers: still applying (not waiting longer) after 120.0 s"
+    assert len(lines) == 3
+
+
+def test_every_page_the_demo_visitors_click_has_a_name(demo: DemoData) -> None:
+    named = {p["page_id"]: p for p in demo.pages}
+    clicked = {c[k] for c in demo.clicks for k in ("source_page_id", "target_page_id")}
+    assert clicked <= set(named)
+    assert named[20]["name"] == "Billing & payments" and named[20]["group"] == "hubs"
+    assert {p["group"] for p in demo.pages} == {"home", "search", "contact", "hubs", "articles"}
+    assert all(1 <= len(p["name"]) <= 200 for p in demo.pages)
