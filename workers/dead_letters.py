@@ -166,13 +166,25 @@ def add_cli_parser(sub: Any) -> argparse.ArgumentParser:
     )
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     listing = dlq_sub.add_parser("list", help="one line per dead letter: ref, deliveries, reason")
-    listing.add_argument("--kind", choices=KINDS)
-    listing.add_argument("--partition", type=int)
-    listing.add_argument("--count", type=int, default=100, help="per stream (default 100)")
+    listing.add_argument(
+        "--kind",
+        choices=KINDS,
+        help="only this stream kind (default: both; no environment variable)",
+    )
+    listing.add_argument(
+        "--partition", type=int, help="only this partition (default: all; no environment variable)"
+    )
+    listing.add_argument(
+        "--count", type=int, default=100, help="per stream (default: 100; no environment variable)"
+    )
     for name, text in (("replay", "send back to its stream, once fixed"), ("drop", "delete")):
         action = dlq_sub.add_parser(name, help=f"{text}: refs as printed by list, or --all")
         action.add_argument("refs", nargs="*", metavar="REF", help="partition:kind:entry_id")
-        action.add_argument("--all", action="store_true", help="every dead letter")
+        action.add_argument(
+            "--all",
+            action="store_true",
+            help="every dead letter (default: off; no environment variable)",
+        )
     return dlq
 
 

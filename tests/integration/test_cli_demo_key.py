@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from helpstream.cli import _demo_key
+from helpstream.cli.demo import demo_key as _demo_key
 from helpstream.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ import pytest
 
 from helpstream import __version__
 from helpstream.cli import build_parser
-from helpstream.cli_errors import safe_url
-from helpstream.cli_help import NO_ENV
+from helpstream.cli.errors import safe_url
+from helpstream.cli.help import NO_ENV
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
