@@ -93,7 +93,12 @@ class Settings(BaseSettings):
     worker_sweep_seconds: float = Field(
         default=5.0, gt=0, description="How often idle open paths are checked (wall clock)."
     )
-    lease_refresh_seconds: float = Field(default=2.0, gt=0)
+    lease_refresh_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a worker heartbeats and rebalances partitions; a killed "
+        "worker's partitions are taken over within about this.",
+    )
     worker_heartbeat_timeout: float = Field(
         default=10.0,
         gt=0,
