@@ -172,25 +172,19 @@ class DeflectionPage(BaseModel):
     escalations: int = Field(description="Escalated paths that ended on this page.")
 
 
+DEFLECTION_EXAMPLE: dict[str, Any] = {
+    "completed_paths": 200,
+    "resolved_paths": 150,
+    "escalated_paths": 30,
+    "escalation_rate": 0.15,
+    "deflection_rate": 0.7,
+    "window_hours": 24.0,
+    "items": [{"page_id": 3, "escalations": 18}, {"page_id": 100, "escalations": 12}],
+}
+
+
 class Deflection(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "completed_paths": 200,
-                    "resolved_paths": 150,
-                    "escalated_paths": 30,
-                    "escalation_rate": 0.15,
-                    "deflection_rate": 0.7,
-                    "window_hours": 24.0,
-                    "items": [
-                        {"page_id": 3, "escalations": 18},
-                        {"page_id": 100, "escalations": 12},
-                    ],
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [DEFLECTION_EXAMPLE]})
 
     completed_paths: int = Field(description="Resolved + abandoned paths ending in the window.")
     resolved_paths: int = Field(description="Completed paths that ended resolved.")

@@ -29,6 +29,8 @@ from helpstream.api.comparison import Options, compare, compare_many
 from helpstream.api.deps import AppSettings, Pool
 from helpstream.api.models import PathMetrics
 from helpstream.api.models_experiments import (
+    DEFLECTION_EXAMPLE,
+    EXAMPLE,
     Comparison,
     Deflection,
     DeflectionPage,
@@ -110,6 +112,7 @@ def variant_stats(variant: str, metrics: PathMetrics) -> VariantStats:
     response_model=Comparison | MultiComparison,
     summary="Is a variant better than the baseline? Differences with intervals and verdicts",
     description=COMPARE_DOC,
+    responses={200: {"content": {"application/json": {"example": EXAMPLE}}}},
 )
 async def compare_variants(
     pool: Pool,
@@ -155,6 +158,7 @@ def _check_variants(variants: list[str]) -> None:
     response_model=Deflection,
     summary="How many visits self-service answered without a ticket, and where escalations start",
     description=DEFLECTION_DOC,
+    responses={200: {"content": {"application/json": {"example": DEFLECTION_EXAMPLE}}}},
 )
 async def deflection(
     pool: Pool,
