@@ -19,11 +19,10 @@ when a window is given.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.exceptions import RequestValidationError
+from pydantic import Field
 
 from helpstream.api.comparison import Options, compare, compare_many
 from helpstream.api.deps import AppSettings, Pool
@@ -86,7 +85,7 @@ resolved: escalation_rate = 30 / 200 = 0.15, deflection_rate = (150 − 10) / 20
 
 BaselineQuery = Annotated[str, Query(pattern=VARIANT_REGEX, description="The control variant.")]
 VariantsQuery = Annotated[
-    list[str],
+    list[Annotated[str, Field(pattern=VARIANT_REGEX)]],
     Query(
         min_length=1,
         max_length=20,
@@ -128,29 +127,12 @@ async def compare_variants(
         bool, Query(description="Anytime-valid p-values and confidence sequences.")
     ] = False,
 ) -> Comparison | MultiComparison:
-    _check_variants(variant)
     opts = Options(settings.experiment_min_paths, expected_ratio, sequential)
     base = variant_stats(baseline, await path_metrics(pool, baseline, since, until))
     others = [variant_stats(v, await path_metrics(pool, v, since, until)) for v in variant]
     if len(others) == 1:
         return compare(base, others[0], opts)
     return MultiComparison(baseline=base, comparisons=compare_many(base, others, opts))
-
-
-def _check_variants(variants: list[str]) -> None:
-    """Each repeated `variant=` must be a variant name, like the single-valued filters."""
-    for i, v in enumerate(variants):
-        if not re.fullmatch(VARIANT_REGEX, v):
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "string_pattern_mismatch",
-                        "loc": ("query", "variant", i),
-                        "msg": f"String should match pattern '{VARIANT_REGEX}'",
-                        "input": v,
-                    }
-                ]
-            )
 
 
 @router.get(
