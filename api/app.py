@@ -23,6 +23,7 @@ from helpstream.api.openapi import install_openapi
 from helpstream.api.routes import (
     clicks,
     dashboard,
+    experiments,
     health,
     keys,
     pages,
@@ -111,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(clicks.router, **scoped("ingest"))
     app.include_router(paths.router, **scoped("read"))
+    app.include_router(experiments.router, **scoped("read"))
     app.include_router(stream.router, **scoped("read"))
     app.include_router(support.router, **scoped("ingest"))
     app.include_router(reports.router, **scoped("read"))

@@ -185,7 +185,10 @@ class PageStats(BaseModel):
     z_score: float | None = Field(
         description="(t − d·p) / sqrt(d·p·(1−p)) with p the global rate; null when undefined."
     )
-    flagged: bool = Field(description="z_score ≥ 3: inspect this page first.")
+    flagged: bool = Field(
+        description="Significantly many turnarounds (Benjamini–Hochberg, 5 % false "
+        "discovery rate over all pages): inspect this page first."
+    )
 
 
 class PageMetrics(BaseModel):

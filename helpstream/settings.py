@@ -216,6 +216,15 @@ class Settings(BaseSettings):
             return value
         return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
 
+    experiment_min_paths: int = Field(
+        default=100,
+        ge=2,
+        description="Paths per variant (completed for the resolution rate, resolved for "
+        "the path length) below which `GET /v1/experiments/compare` says `not enough data`: "
+        "under ~100 the normal approximations behind the tests are unreliable and early "
+        "differences are mostly noise.",
+    )
+
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

@@ -181,3 +181,17 @@ def as_api(path: Path) -> dict[str, Any]:
         "has_turnaround": bool(_turnarounds(path.pages)),
         "variant": path.variant,
     }
+
+
+def bh_flagged(pages: dict[int, dict[str, Any]], fdr: float = 0.05) -> set[int]:
+    """Contract §3's flagged pages, by the textbook Benjamini–Hochberg step-up: sort the
+    one-sided p-values, find the largest rank k with p_(k) ≤ k·fdr/m, flag ranks 1..k."""
+    scored = [
+        (0.5 * math.erfc(s["z_score"] / math.sqrt(2)), page)
+        for page, s in pages.items()
+        if s["z_score"] is not None
+    ]
+    scored.sort()
+    m = len(scored)
+    k = max((rank for rank, (p, _) in enumerate(scored, 1) if p <= rank * fdr / m), default=0)
+    return {page for _, page in scored[:k]}

@@ -28,6 +28,7 @@ from helpstream.api.models import (
     Variants,
 )
 from helpstream.api.routes.pages import page_names
+from helpstream.api.stats import flag_excess
 from helpstream.api.windows import UNBOUNDED_HIGH, UNBOUNDED_LOW, window
 from helpstream.constants import VARIANT_REGEX
 from helpstream.db import query
@@ -234,7 +235,9 @@ def z_score(turnarounds: int, departures: int, p: float) -> float | None:
     response_model=PageMetrics,
     summary="Pages by turnaround z-score: the ones to inspect first",
     description="Over completed paths ending in [since, until]. z_score = (t − d·p) / "
-    "sqrt(d·p·(1−p)) with p = Σturnarounds / Σdepartures; flagged when z_score ≥ 3.",
+    "sqrt(d·p·(1−p)) with p = Σturnarounds / Σdepartures; flagged when the excess is "
+    "significant at a 5 % false discovery rate over all pages with a z_score "
+    "(Benjamini–Hochberg on the one-sided p-values P(Z ≥ z_score)).",
 )
 async def page_metrics(
     pool: Pool,
@@ -250,21 +253,20 @@ async def page_metrics(
     total_turnarounds = sum(r["turnarounds"] for r in rows)
     total_departures = sum(r["departures"] for r in rows)
     p = total_turnarounds / total_departures if total_departures else 0.0
-    items = []
-    for r in rows:
-        z = z_score(r["turnarounds"], r["departures"], p)
-        items.append(
-            PageStats(
-                page_id=r["page_id"],
-                visits=r["visits"],
-                departures=r["departures"],
-                turnarounds=r["turnarounds"],
-                turnaround_rate=_ratio(r["turnarounds"], r["departures"]),
-                resolutions=r["resolutions"],
-                z_score=z,
-                flagged=z is not None and z >= 3,
-            )
+    scores = [z_score(r["turnarounds"], r["departures"], p) for r in rows]
+    items = [
+        PageStats(
+            page_id=r["page_id"],
+            visits=r["visits"],
+            departures=r["departures"],
+            turnarounds=r["turnarounds"],
+            turnaround_rate=_ratio(r["turnarounds"], r["departures"]),
+            resolutions=r["resolutions"],
+            z_score=z,
+            flagged=flagged,
         )
+        for r, z, flagged in zip(rows, scores, flag_excess(scores), strict=True)
+    ]
     items.sort(key=lambda s: (s.z_score is None, -(s.z_score or 0.0), s.page_id))
     items = items[:limit]
     names = await page_names(pool, (item.page_id for item in items))

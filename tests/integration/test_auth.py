@@ -33,6 +33,7 @@ SCOPE_BY_PREFIX: list[tuple[str, str]] = [
     ("/v1/support-events", "ingest"),
     ("/v1/paths", "read"),
     ("/v1/metrics", "read"),
+    ("/v1/experiments", "read"),
     ("/v1/reports", "read"),
     ("/v1/admin", "admin"),
     ("/metrics", "read"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import random
 from datetime import UTC, datetime
 from typing import Any
@@ -84,6 +85,20 @@ async def test_demo_loads_through_the_api_and_reports_match_the_reference(
         v: (await api.get("/v1/metrics/paths", params={"variant": v})).json() for v in "AB"
     }
     assert by_variant["B"]["turnaround_rate"] < by_variant["A"]["turnaround_rate"]
+
+    # Issue 17: the demo's redesign B wins, and the comparison says so with its uncertainty.
+    response = await api.get("/v1/experiments/compare", params={"baseline": "A", "variant": "B"})
+    assert response.status_code == 200, response.text
+    comparison = response.json()
+    print(json.dumps(comparison, indent=2))
+    assert comparison["verdict"] == "better"
+    assert comparison["path_length"]["p_value"] < 0.01
+    assert comparison["resolution_rate"]["p_value"] < 0.01
+    assert comparison["baseline"]["completed_paths"] == by_variant["A"]["completed_paths"]
+    assert not comparison["sample_ratio_mismatch"]["suspect"]
+    deflection = (await api.get("/v1/metrics/deflection")).json()
+    print(json.dumps(deflection, indent=2))
+    assert deflection["completed_paths"] == metrics["completed_paths"]
 
 
 async def test_shuffled_and_duplicated_demo_events_give_the_same_reports(
