@@ -206,7 +206,8 @@
     show("top-paths", (w) => ({
       nodes: [Charts.hbars(w, t.items.map((p) => ({
         label: p.path.map(shortPage).join(" → "), value: p.count, color: "var(--ok)",
-        text: fmt(p.count) + " paths" })), { label: "Most common paths to resolution" })],
+        text: fmt(p.count) + (p.count === 1 ? " path" : " paths") })),
+        { label: "Most common paths to resolution" })],
       head: ["path", "path_names", "count"],
       rows: t.items.map((p) => [p.path.join(">"), p.path.map(shortPage).join(">"), p.count]),
     }));

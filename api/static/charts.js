@@ -118,7 +118,7 @@ const Charts = (function () {
     // Ticks at round UTC times, as many as fit.
     const steps = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
                    7 * 86400, 14 * 86400, 30 * 86400, 91 * 86400, 365 * 86400];
-    const fitTicks = Math.max(2, Math.floor(plotW / 95));
+    const fitTicks = Math.max(2, Math.floor(plotW / 75));
     const tick = steps.find((st) => st >= step && span / st <= fitTicks) || steps.at(-1);
     for (let t = Math.ceil(t0 / tick) * tick; t <= t1; t += tick) {
       s.append(svg("line", { class: "axis", x1: x(t), x2: x(t), y1: h - bottom, y2: h - bottom + 4 }));

@@ -187,8 +187,8 @@ def demo_clicks(rng: random.Random) -> list[dict[str, Any]]:
     variants, turnarounds, resolved and abandoned paths."""
     clicks: list[dict[str, Any]] = []
     for customer in range(1, 141):
-        if 60 <= customer < 80:
-            continue  # nobody in this stretch: the time axis must show the gap
+        if 50 <= customer < 100:
+            continue  # two hours without anyone: the time axis must show the gap
         ts = BASE_TS + customer * 150
         variant = "A" if customer % 2 else "B"
         page = rng.choice(PAGES[:3])
@@ -319,6 +319,13 @@ def dashboard_session(base_url: str, read_key: str, shots: Path) -> dict[str, An
             driver.execute_script("return new Promise((done) => setTimeout(done, 400))")
             seen[f"{width}"] = driver.execute_script(LAYOUT_CHECK)
             full_page_screenshot(driver, shots / f"dashboard-{width}.png", width)
+        set_viewport(driver, *SIZES[0])
+        driver.execute_script("return new Promise((done) => setTimeout(done, 400))")
+        driver.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia",
+            {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+        )
+        full_page_screenshot(driver, shots / "dashboard-1280-dark.png", SIZES[0][0])
         seen["errors"] = console_errors(driver)
     return seen
 
