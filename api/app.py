@@ -14,6 +14,7 @@ from helpstream.api.auth import Guard, scoped
 from helpstream.api.body_limit import BodySizeLimit
 from helpstream.api.buffering import EventBuffer
 from helpstream.api.deps import State
+from helpstream.api.docs import install_docs, operation_id
 from helpstream.api.errors import install_error_handlers
 from helpstream.api.fast_ingest import FastClickIngest
 from helpstream.api.http_metrics import ApiMetrics, HttpMetrics
@@ -23,6 +24,7 @@ from helpstream.api.openapi import install_openapi
 from helpstream.api.routes import (
     clicks,
     dashboard,
+    distribution,
     experiments,
     health,
     keys,
@@ -88,7 +90,11 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, from the installed package (no CDN)
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
+    install_docs(app)
     install_log_redaction()
     # Innermost first: the click fast path runs inside the body limit (and CORS).
     app.add_middleware(FastClickIngest)
@@ -113,6 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(clicks.router, **scoped("ingest"))
     app.include_router(paths.router, **scoped("read"))
     app.include_router(experiments.router, **scoped("read"))
+    app.include_router(distribution.router, **scoped("read"))
     app.include_router(stream.router, **scoped("read"))
     app.include_router(support.router, **scoped("ingest"))
     app.include_router(reports.router, **scoped("read"))

@@ -28,6 +28,7 @@ PUBLIC_PATHS = frozenset(
         "/readyz",
         "/docs",
         "/docs/oauth2-redirect",
+        "/docs/assets",
         "/redoc",
         "/openapi.json",
         "/dashboard",

@@ -11,16 +11,34 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 
+from helpstream.api.auth import ErrorOut
 from helpstream.api.errors import ServiceUnavailable
 from helpstream.api.ingest import BacklogMonitor, BufferUnavailable, StreamWriter
 from helpstream.api.models import Accepted
+from helpstream.api.openapi import ValidationErrorOut
 from helpstream.settings import Settings
 from helpstream.streams import RedisClient
 
 INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"description": "Request body too large"},
-    422: {"description": "Invalid event: `detail` names each bad field (and event index)"},
-    503: {"description": "Event buffer unreachable or over its backlog limit (see Retry-After)"},
+    413: {
+        "model": ErrorOut,
+        "description": "Request body larger than `HELPSTREAM_MAX_BODY_BYTES`; nothing stored",
+    },
+    422: {
+        "model": ValidationErrorOut,
+        "description": "Invalid event: `detail` names each bad field (and event index); "
+        "a batch with any bad event is rejected whole",
+    },
+    503: {
+        "model": ErrorOut,
+        "description": "Event buffer unreachable or over its backlog limit; nothing stored",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before sending again",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
 }
 
 

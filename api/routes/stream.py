@@ -1,9 +1,11 @@
 """`GET /v1/metrics/stream`: live metrics as Server-Sent Events (contract §5).
 
-Each connection re-reads the same figures as `GET /v1/metrics/paths`, `/v1/metrics/pages`
-and `/v1/reports/resolution-time` every `stream_poll_seconds` and sends an event (`paths`,
-`pages`, `reports`) whenever one changed, and all three when it connects. Between events a
-`: keepalive` comment goes out at least every `stream_keepalive_seconds` (≤ 15 s).
+The figures are those of `GET /v1/metrics/paths`, `/v1/metrics/pages` and
+`/v1/reports/resolution-time`, read by one poller per process and filter set
+(`helpstream.api.live`) every `stream_poll_seconds` and fanned out to every open stream
+with those filters: an event (`paths`, `pages`, `reports`) whenever one changed, and all
+three when a stream connects. Between events a `: keepalive` comment goes out at least
+every `stream_keepalive_seconds` (≤ 15 s).
 
 A stream ends when the client goes away; on shutdown, uvicorn cancels the streams still
 open after its graceful-shutdown timeout (`helpstream api` sets it to a few seconds).
@@ -11,15 +13,14 @@ open after its graceful-shutdown timeout (`helpstream api` sets it to a few seco
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
 
 from helpstream.api.deps import AppSettings, Pool
+from helpstream.api.live import MetricsHub, Source
 from helpstream.api.routes.paths import (
     SinceQuery,
     UntilQuery,
@@ -28,8 +29,7 @@ from helpstream.api.routes.paths import (
     path_metrics,
 )
 from helpstream.api.routes.reports import Filters, resolution_time
-
-log = logging.getLogger(__name__)
+from helpstream.settings import Settings
 
 router = APIRouter(tags=["stream"])
 
@@ -38,8 +38,41 @@ class EventStreamResponse(StreamingResponse):
     media_type = "text/event-stream"
 
 
-def _sse(event: str, model: BaseModel) -> bytes:
-    return f"event: {event}\ndata: {model.model_dump_json()}\n\n".encode()
+def _event_schema(name: str, component: str) -> dict[str, Any]:
+    """One event as schemathesis and OpenAPI 3.1 read a `text/event-stream` schema."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": f"#/components/schemas/{component}"},
+            },
+            "id": {"type": "string"},
+            "retry": {"type": "integer"},
+        },
+    }
+
+
+EVENT_SCHEMA = {
+    "type": "object",  # FastAPI's default for a non-JSON response is "string": overridden
+    "description": "Each event; its `data` is the JSON of the matching GET.",
+    "oneOf": [
+        _event_schema("paths", "PathMetrics"),
+        _event_schema("pages", "PageMetrics"),
+        _event_schema("reports", "ResolutionTime"),
+    ],
+}
+
+
+def metrics_hub(request: Request, settings: Settings) -> MetricsHub:
+    """The app's one hub, made by the first stream (the lifespan state is per request)."""
+    hub: MetricsHub | None = getattr(request.app.state, "metrics_hub", None)
+    if hub is None:
+        hub = request.app.state.metrics_hub = MetricsHub(settings.stream_poll_seconds)
+    return hub
 
 
 @router.get(
@@ -51,11 +84,12 @@ def _sse(event: str, model: BaseModel) -> bytes:
     "(`GET /v1/reports/resolution-time`), each sent on connect and again soon after new "
     "data changed it; the query parameters filter them as they filter those GETs. A "
     "`: keepalive` comment line is sent at least every 15 s. Browsers' EventSource cannot "
-    "send the Authorization header: read the stream with fetch().",
+    "send the Authorization header: read the stream with fetch(). All streams with the "
+    "same filters share one reader per server process.",
     responses={
         200: {
             "description": "The event stream",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
         }
     },
 )
@@ -68,35 +102,21 @@ async def metrics_stream(
     since: SinceQuery = None,
     until: UntilQuery = None,
 ) -> EventStreamResponse:
-    poll = settings.stream_poll_seconds
     keepalive = settings.stream_keepalive_seconds
-    sources: dict[str, Callable[[], Awaitable[BaseModel]]] = {
+    hub = metrics_hub(request, settings)
+    key = (variant, since, until, filters.args)
+    sources: dict[str, Source] = {
         "paths": lambda: path_metrics(pool, variant, since, until),
         "pages": lambda: page_metrics(pool, variant, since, until),
         "reports": lambda: resolution_time(pool, filters),
     }
 
     async def events() -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        last: dict[str, str] = {}
-        quiet_since = loop.time()
         yield b"retry: 3000\n\n"
-        while not await request.is_disconnected():
-            for name, read in sources.items():
-                try:
-                    model = await read()
-                except Exception as exc:  # the database may be away for a while
-                    log.warning("metrics stream: reading %s failed: %r", name, exc)
-                    continue
-                text = model.model_dump_json()
-                if last.get(name) != text:
-                    last[name] = text
-                    quiet_since = loop.time()
-                    yield _sse(name, model)
-            if loop.time() - quiet_since >= keepalive - poll:
-                quiet_since = loop.time()
-                yield b": keepalive\n\n"
-            await asyncio.sleep(poll)
+        async with hub.subscribe(key, sources) as subscription:
+            while not await request.is_disconnected():
+                pending = await subscription.next_events(wait_seconds=keepalive)
+                yield b"".join(pending) if pending else b": keepalive\n\n"
 
     return EventStreamResponse(
         events(),

@@ -75,8 +75,9 @@ async def buffer_support(buffer: Buffer, events: list[AnySupportEvent]) -> Accep
     "",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Record one help-desk event",
-    description="`type` selects the event's fields (contract §4). Events about a ticket may "
-    "arrive in any order and more than once: the reports converge once all have arrived. "
+    description="`type` selects the event's fields (the `SupportEventIn` schema). Events "
+    "about a ticket may arrive in any order and more than once: the reports converge once "
+    "all have arrived. "
     "A repeated `message_id` counts once. A ticket's status is that of its latest "
     "`ticket.opened` / `ticket.resolved` / `ticket.reopened` by timestamp (at the same "
     "second: reopened > resolved > opened); its rating is the latest `ticket.rated` (at the "
