@@ -9,14 +9,23 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from helpstream.db.migrate import migrate
+from helpstream.retry import until_up
 from helpstream.settings import Settings
 
 
 async def create_pool(database_url: str, settings: Settings) -> asyncpg.Pool:
-    """The pool a long-running process (API, worker) uses, migrated before first use."""
-    pool: asyncpg.Pool = await asyncpg.create_pool(
-        database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
-    )
+    """The pool a long-running process (API, worker) uses, migrated before first use.
+
+    A PostgreSQL that does not accept connections yet is waited for (`startup_wait_seconds`).
+    """
+
+    async def open_pool() -> asyncpg.Pool:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        return pool
+
+    pool = await until_up("PostgreSQL", open_pool, settings.startup_wait_seconds)
     try:
         async with pool.acquire() as conn:
             await migrate(conn)

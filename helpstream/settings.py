@@ -24,7 +24,11 @@ class Settings(BaseSettings):
         default=None,
         description="Redis URL (any node of a cluster). Unset: `up` starts an embedded Redis.",
     )
-    redis_cluster: bool = Field(default=False, description="Use Redis Cluster mode.")
+    redis_cluster: bool = Field(
+        default=False,
+        description="Use Redis Cluster mode. Also used, without this flag, when the server "
+        "reports cluster mode (`INFO cluster`: cluster_enabled:1).",
+    )
     data_dir: Path = Field(
         default=Path(".helpstream"), description="Where embedded servers keep their data."
     )
@@ -40,10 +44,11 @@ class Settings(BaseSettings):
         description="Seconds of event time an event may trail its customer's newest click.",
     )
     partitions: int = Field(
-        default=8,
+        default=64,
         ge=1,
         le=1024,
-        description="Number of partition streams; must not change once data exists.",
+        description="Number of partition streams; must not change once data exists. "
+        "At most this many workers share the load (README: Scaling).",
     )
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
@@ -69,6 +74,12 @@ class Settings(BaseSettings):
     )
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
+    startup_wait_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long a starting API or worker retries PostgreSQL and Redis that do "
+        "not accept connections yet (containers start in any order) before it gives up.",
+    )
 
     key_cache_seconds: float = Field(
         default=5.0,

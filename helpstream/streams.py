@@ -20,6 +20,10 @@ KINDS = ("clicks", "support")
 
 RedisClient = aioredis.Redis | RedisCluster
 
+MAX_CONNECTIONS = 2048
+"""Per client (per node in a cluster). A worker holds one blocking XREAD per owned partition
+(up to 1024): redis-py's default of 100 made a worker owning 100+ partitions fail."""
+
 
 def stream_key(partition: int, kind: str) -> str:
     return f"hs:{{p{partition}}}:{kind}"
@@ -44,5 +48,18 @@ def parse_id(entry_id: bytes | str) -> tuple[int, int]:
 def connect_redis(url: str, cluster: bool) -> RedisClient:
     """A client for a single node or a cluster; connection errors surface on first use."""
     if cluster:
-        return RedisCluster.from_url(url)
-    return aioredis.Redis.from_url(url, health_check_interval=30)
+        return RedisCluster.from_url(url, max_connections=MAX_CONNECTIONS)
+    return aioredis.Redis.from_url(url, health_check_interval=30, max_connections=MAX_CONNECTIONS)
+
+
+async def detect_cluster(url: str) -> bool:
+    """Whether the server at ``url`` runs in cluster mode (contract §6: detected, no flag).
+
+    `INFO cluster` answers `cluster_enabled:1` on a cluster node, 0 on a single server.
+    """
+    client = aioredis.Redis.from_url(url)
+    try:
+        info = await client.info("cluster")
+    finally:
+        await client.aclose()
+    return bool(int(info.get("cluster_enabled", 0)))

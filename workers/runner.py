@@ -21,8 +21,9 @@ import asyncpg
 
 from helpstream.aio import sleep_or_stop
 from helpstream.database import create_pool
+from helpstream.retry import open_redis
 from helpstream.settings import Settings
-from helpstream.streams import RedisClient, connect_redis
+from helpstream.streams import RedisClient
 from helpstream.workers.consumer import TRANSIENT_ERRORS, PartitionConsumer
 from helpstream.workers.handlers import StreamHandler, default_handlers
 
@@ -160,7 +161,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Everything `helpstream worker` does: connect, migrate, consume until stopped."""
     database_url, redis_url = settings.require_urls()
     pool = await create_pool(database_url, settings)
-    redis = connect_redis(redis_url, settings.redis_cluster)
+    redis = await open_redis(redis_url, settings)
     try:
         await Worker(settings, pool, redis).run(stop)
     finally:
