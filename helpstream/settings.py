@@ -72,6 +72,31 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(
         default=5, ge=1, description="Deliveries of a stream entry before it is dead-lettered."
     )
+    retain_clicks_days: int = Field(
+        default=30,
+        ge=0,
+        description="Raw clicks older than this (event time) are deleted; 0: kept.",
+    )
+    retain_paths_days: int = Field(
+        default=30,
+        ge=0,
+        description="Completed paths older than this are deleted; 0: kept. Metric windows "
+        "read their edge seconds from paths, so keep paths at least as long as minute rollups.",
+    )
+    retain_minute_rollups_days: int = Field(
+        default=7,
+        ge=0,
+        description="Minute rollups older than this are compacted into hour rollups; 0: never.",
+    )
+    retain_rollups_days: int = Field(
+        default=365, ge=0, description="Hour rollups older than this are deleted; 0: kept."
+    )
+    retention_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often the worker owning partition 0 runs retention."
+    )
+    retention_batch_rows: int = Field(
+        default=5000, ge=1, description="Rows per retention batch (one short transaction each)."
+    )
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
     startup_wait_seconds: float = Field(

@@ -26,6 +26,7 @@ from helpstream.settings import Settings
 from helpstream.streams import RedisClient
 from helpstream.workers.consumer import TRANSIENT_ERRORS, PartitionConsumer
 from helpstream.workers.handlers import StreamHandler, default_handlers
+from helpstream.workers.retention import run_retention
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +163,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     database_url, redis_url = settings.require_urls()
     pool = await create_pool(database_url, settings)
     redis = await open_redis(redis_url, settings)
+    worker = Worker(settings, pool, redis)
+    retention = asyncio.create_task(
+        run_retention(settings, pool, lambda: 0 in worker.owned, stop), name="retention"
+    )
     try:
-        await Worker(settings, pool, redis).run(stop)
+        await worker.run(stop)
     finally:
+        retention.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retention
         await redis.aclose()
         await pool.close()
