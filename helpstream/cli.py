@@ -66,6 +66,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from helpstream.workers.runner import run_worker
 
     settings = _settings(args)
+    if args.check:
+        from helpstream.workers.health import check_worker
+
+        healthy, why = asyncio.run(check_worker(settings))
+        print(why, file=sys.stdout if healthy else sys.stderr)
+        return 0 if healthy else 1
     _run_until_signal(lambda stop: run_worker(settings, stop))
     return 0
 
@@ -257,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(func=cmd_api)
 
     worker = sub.add_parser("worker", help="run a worker")
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="health check: exit 0 when PostgreSQL and Redis answer and a worker on this "
+        "host heartbeats, 1 otherwise",
+    )
     worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
