@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -149,6 +149,18 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @model_validator(mode="after")
+    def _paths_outlive_minute_rollups(self) -> Settings:
+        """Windows read their edge seconds from paths: paths must cover the minute range."""
+        paths, minutes = self.retain_paths_days, self.retain_minute_rollups_days
+        if paths and (minutes == 0 or paths < minutes):
+            raise ValueError(
+                f"HELPSTREAM_RETAIN_PATHS_DAYS ({paths}) must be 0 or at least "
+                f"HELPSTREAM_RETAIN_MINUTE_ROLLUPS_DAYS ({minutes or 'never compacted'}): "
+                "metric windows read their edge seconds from paths"
+            )
+        return self
 
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
