@@ -38,8 +38,8 @@ from helpstream.api.routes import (
 from helpstream.api.routes.keys import KeyCreate
 from helpstream.database import create_pool
 from helpstream.logs import install_log_redaction
+from helpstream.retry import open_redis
 from helpstream.settings import Settings
-from helpstream.streams import connect_redis, redis_options
 
 DESCRIPTION = """
 helpstream measures how customers move through a self-service support site.
@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         pool = await create_pool(database_url, settings, "api")
-        redis = connect_redis(redis_url, settings.redis_cluster, **redis_options(settings))
+        redis = await open_redis(redis_url, settings)
         buffer = EventBuffer(settings, redis)
         guard = Guard(settings, pool, redis)
         try:

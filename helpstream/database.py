@@ -26,6 +26,7 @@ import asyncpg
 
 from helpstream.db.deployment import prepare_database
 from helpstream.db.migrate import migrate
+from helpstream.retry import until_up
 from helpstream.settings import Settings
 
 
@@ -55,13 +56,21 @@ def connect_options(
 
 async def create_pool(database_url: str, settings: Settings, process: str) -> asyncpg.Pool:
     """The pool a long-running process (API, worker) uses: migrated, and refused unless the
-    configured partition count is the deployment's (contract §6)."""
-    pool: asyncpg.Pool = await asyncpg.create_pool(
-        database_url,
-        min_size=settings.db_pool_min,
-        max_size=settings.db_pool_max,
-        **connect_options(settings, f"helpstream-{process} pid={os.getpid()}"),
-    )
+    configured partition count is the deployment's (contract §6).
+
+    A PostgreSQL that does not accept connections yet is waited for (`startup_wait_seconds`).
+    """
+
+    async def open_pool() -> asyncpg.Pool:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            database_url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            **connect_options(settings, f"helpstream-{process} pid={os.getpid()}"),
+        )
+        return pool
+
+    pool = await until_up("PostgreSQL", open_pool, settings.startup_wait_seconds)
     try:
         async with pool.acquire() as conn:
             await prepare_database(conn, settings.partitions)

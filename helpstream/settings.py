@@ -27,7 +27,11 @@ class Settings(BaseSettings):
         default=None,
         description="Redis URL (any node of a cluster). Unset: `up` starts an embedded Redis.",
     )
-    redis_cluster: bool = Field(default=False, description="Use Redis Cluster mode.")
+    redis_cluster: bool = Field(
+        default=False,
+        description="Use Redis Cluster mode. Also used, without this flag, when the server "
+        "reports cluster mode (`INFO cluster`: cluster_enabled:1).",
+    )
     data_dir: Path = Field(
         default=Path(".helpstream"), description="Where embedded servers keep their data."
     )
@@ -43,10 +47,11 @@ class Settings(BaseSettings):
         description="Seconds of event time an event may trail its customer's newest click.",
     )
     partitions: int = Field(
-        default=8,
+        default=64,
         ge=1,
         le=1024,
-        description="Number of partition streams; must not change once data exists.",
+        description="Number of partition streams; must not change once data exists. "
+        "At most this many workers share the load (README: Scaling).",
     )
     max_future_skew: int = Field(
         default=DEFAULT_MAX_FUTURE_SKEW,
@@ -158,6 +163,43 @@ class Settings(BaseSettings):
         description="Entries kept per dead-letter stream (partition and kind); the oldest "
         "are trimmed beyond it. Every dead letter is counted in /metrics either way.",
     )
+    # Retention is opt-in (0: keep forever): ages are measured against the wall clock, so a
+    # default would delete backfilled or historic data (the demo, imports) minutes after it
+    # arrived, and compacted rollups make old windows exact only to the hour. The README
+    # gives production values (30 / 30 / 7 / 365).
+    retain_clicks_days: int = Field(
+        default=0,
+        ge=0,
+        description="Raw clicks older than this (event time) are deleted; 0 (default): kept.",
+    )
+    retain_paths_days: int = Field(
+        default=0,
+        ge=0,
+        description="Completed paths older than this are deleted; 0 (default): kept. Metric "
+        "windows read their edge seconds from paths, so keep paths at least as long as minute "
+        "rollups.",
+    )
+    retain_minute_rollups_days: int = Field(
+        default=0,
+        ge=0,
+        description="Minute rollups older than this are compacted into hour rollups; "
+        "0 (default): never.",
+    )
+    retain_rollups_days: int = Field(
+        default=0, ge=0, description="Hour rollups older than this are deleted; 0 (default): kept."
+    )
+    retention_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often the worker owning partition 0 runs retention."
+    )
+    retention_batch_rows: int = Field(
+        default=5000, ge=1, description="Rows per retention batch (one short transaction each)."
+    )
+    startup_wait_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long a starting API or worker retries PostgreSQL and Redis that do "
+        "not accept connections yet (containers start in any order) before it gives up.",
+    )
 
     key_cache_seconds: float = Field(
         default=5.0,
@@ -232,6 +274,18 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @model_validator(mode="after")
+    def _paths_outlive_minute_rollups(self) -> Settings:
+        """Windows read their edge seconds from paths: paths must cover the minute range."""
+        paths, minutes = self.retain_paths_days, self.retain_minute_rollups_days
+        if paths and (minutes == 0 or paths < minutes):
+            raise ValueError(
+                f"HELPSTREAM_RETAIN_PATHS_DAYS ({paths}) must be 0 or at least "
+                f"HELPSTREAM_RETAIN_MINUTE_ROLLUPS_DAYS ({minutes or 'never compacted'}): "
+                "metric windows read their edge seconds from paths"
+            )
+        return self
 
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]

@@ -26,6 +26,10 @@ KINDS = ("clicks", "support")
 
 RedisClient = aioredis.Redis | RedisCluster
 
+MAX_CONNECTIONS = 2048
+"""Per client (per node in a cluster). A worker holds one blocking XREAD per owned partition
+(up to 1024): redis-py's default of 100 made a worker owning 100+ partitions fail."""
+
 
 def stream_key(partition: int, kind: str) -> str:
     return f"hs:{{p{partition}}}:{kind}"
@@ -69,8 +73,8 @@ def connect_redis(
         "health_check_interval": health_check_interval,
     }
     if cluster:
-        return RedisCluster.from_url(url, **options)
-    return aioredis.Redis.from_url(url, **options)
+        return RedisCluster.from_url(url, max_connections=MAX_CONNECTIONS, **options)
+    return aioredis.Redis.from_url(url, max_connections=MAX_CONNECTIONS, **options)
 
 
 def redis_options(settings: Settings) -> dict[str, float]:
@@ -80,3 +84,16 @@ def redis_options(settings: Settings) -> dict[str, float]:
         "connect_timeout": settings.redis_connect_timeout,
         "health_check_interval": settings.redis_health_check_interval,
     }
+
+
+async def detect_cluster(url: str) -> bool:
+    """Whether the server at ``url`` runs in cluster mode (contract §6: detected, no flag).
+
+    `INFO cluster` answers `cluster_enabled:1` on a cluster node, 0 on a single server.
+    """
+    client = aioredis.Redis.from_url(url)
+    try:
+        info = await client.info("cluster")
+    finally:
+        await client.aclose()
+    return bool(int(info.get("cluster_enabled", 0)))

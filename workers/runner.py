@@ -31,10 +31,12 @@ import asyncpg
 from helpstream.aio import sleep_or_stop
 from helpstream.database import connect_options, create_pool
 from helpstream.log_config import partition_context, worker_id_var
+from helpstream.retry import open_redis
 from helpstream.settings import Settings
-from helpstream.streams import RedisClient, connect_redis, redis_options
+from helpstream.streams import RedisClient
 from helpstream.workers.consumer import TRANSIENT_ERRORS, PartitionConsumer
 from helpstream.workers.handlers import StreamHandler, default_handlers
+from helpstream.workers.retention import run_retention
 
 log = logging.getLogger(__name__)
 
@@ -205,9 +207,16 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     count, consume until stopped."""
     database_url, redis_url = settings.require_urls()
     pool = await create_pool(database_url, settings, "worker")
-    redis = connect_redis(redis_url, settings.redis_cluster, **redis_options(settings))
+    redis = await open_redis(redis_url, settings)
+    worker = Worker(settings, pool, redis)
+    retention = asyncio.create_task(
+        run_retention(settings, pool, lambda: 0 in worker.owned, stop), name="retention"
+    )
     try:
-        await Worker(settings, pool, redis).run(stop)
+        await worker.run(stop)
     finally:
+        retention.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retention
         await redis.aclose()
         await pool.close()

@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(func=cmd_api)
 
     worker = sub.add_parser("worker", help="run a worker")
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="health check: exit 0 when PostgreSQL and Redis answer and a worker on this "
+        "host heartbeats, 1 otherwise (default: off; no environment variable)",
+    )
     worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")

@@ -57,6 +57,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from helpstream.workers.runner import run_worker
 
     settings = settings_from(args)
+    if args.check:
+        from helpstream.workers.health import check_worker
+
+        healthy, why = asyncio.run(check_worker(settings))
+        print(why, file=sys.stdout if healthy else sys.stderr)
+        return 0 if healthy else 1
     check_reachable(*require_urls(settings), settings.redis_cluster)
     run_until_signal(lambda stop: run_worker(settings, stop))
     return 0
