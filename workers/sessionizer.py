@@ -181,9 +181,9 @@ class _TieQueue:
         self.indeg[c.target] -= 1
         if self.count[c] == 0:
             self.targeting[c.target].discard(c)
-        for page in (c.source, c.target):
-            for resolved in (False, True):
-                self._push_start(resolved, page)
+        self._push_start(c.resolved, c.source)  # what changed: c's source bucket ...
+        self._push_start(False, c.target)  # ... and what targets c's target page
+        self._push_start(True, c.target)
         return c
 
 
