@@ -44,6 +44,12 @@ enabled = true
 include-path-regex = "^/v1/(paths|reports/|metrics/stream)"
 checks.positive_data_acceptance.enabled = false
 
+# Ingest: a timestamp more than max_future_skew ahead of the clock is a 422 (contract §3),
+# a bound that moves with time and that JSON Schema cannot state; every other check runs.
+[[operations]]
+include-path-regex = "^/v1/(clicks|support-events)"
+checks.positive_data_acceptance.enabled = false
+
 [[operations]]
 include-path = "/v1/metrics/stream"
 max-stream-events = 3

@@ -39,10 +39,16 @@ def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
         "HELPSTREAM_DATABASE_URL": settings.database_url or "",
         "HELPSTREAM_REDIS_URL": settings.redis_url or "",
         "HELPSTREAM_PARTITIONS": str(settings.partitions),
-        "HELPSTREAM_WORKER_BATCH_ENTRIES": "1",  # slow enough to be killed mid-stream
+        "HELPSTREAM_WORKER_BATCH_ENTRIES": "3",
         "HELPSTREAM_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen([sys.executable, "-m", "helpstream.cli", "worker"], env=env)
+
+
+async def feed_slowly(api: httpx.AsyncClient, chunks: list[list[traffic.SentClick]]) -> None:
+    for chunk in chunks:
+        await post_all(api, [chunk])
+        await asyncio.sleep(0.005)
 
 
 async def lock_holders(pool: asyncpg.Pool) -> dict[int, int]:
@@ -64,11 +70,14 @@ async def test_killed_workers_partitions_are_applied_again_within_5_s(
     api: httpx.AsyncClient, redis: RedisClient, pool: asyncpg.Pool, settings: Settings
 ) -> None:
     rng = random.Random(7)
-    sent = traffic.generate(rng, customers=64, clicks_per_customer=80)
+    sent = traffic.generate(rng, customers=48, clicks_per_customer=60)
     arrivals = traffic.arrival_order(rng, sent, settings.allowed_lateness, duplicate_share=0.1)
-    await post_all(api, traffic.batches(rng, arrivals, largest=4))
+    chunks = traffic.batches(rng, arrivals, largest=4)
+    split = len(chunks) * 2 // 5
+    await post_all(api, chunks[:split])  # a backlog, and the rest keeps coming meanwhile
 
     workers = [start_worker(settings), start_worker(settings)]
+    feeder = asyncio.create_task(feed_slowly(api, chunks[split:]))
     try:
         holders: dict[int, int] = {}
         for _ in range(300):  # both workers hold partitions
@@ -85,8 +94,7 @@ async def test_killed_workers_partitions_are_applied_again_within_5_s(
         orphaned = {p for p, pid in holders.items() if pid not in alive}
         assert orphaned, "the killed worker held partitions"
         at_kill = await offsets(pool)
-        backlog = await redis.xlen(f"hs:{{p{min(orphaned)}}}:clicks")
-        assert backlog > 0, "the kill should land mid-stream"
+        assert not feeder.done(), "the kill should land mid-stream"
 
         moved: set[int] = set()
         while moved != orphaned and time.monotonic() - killed_at < 30:
@@ -98,11 +106,13 @@ async def test_killed_workers_partitions_are_applied_again_within_5_s(
         assert moved == orphaned
         assert took <= TAKEOVER_SECONDS, f"orphaned partitions applied again after {took:.1f} s"
 
-        await wait_drained(redis, pool, settings.partitions, within=120)
+        await feeder
+        await wait_drained(redis, pool, settings.partitions, within=240)
         expected = [traffic.as_api(p) for p in traffic.expected_paths(sent, settings.path_timeout)]
         assert await settled_paths(api, expected, within=15) == expected
         assert await pool.fetchval("SELECT count(*) FROM clicks") == len(sent)
     finally:
+        feeder.cancel()
         for worker in workers:
             if worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
