@@ -89,6 +89,27 @@ async def test_stream_time_of_exactly_the_timeout_leaves_a_path_open(
     assert await settled(api, want) == want
 
 
+async def test_a_path_closed_by_stream_time_reopens_for_a_click_at_exactly_the_timeout(
+    api: httpx.AsyncClient,
+    worker: WorkerHandle,
+    redis: RedisClient,
+    pool: asyncpg.Pool,
+    settings: Settings,
+) -> None:
+    """Closing idle paths is provisional: a click within the timeout (late, but within
+    allowed_lateness) continues the path, as the sorted fold says."""
+    p = settings.partitions
+    first = body(T, 1, 10, 11)
+    other = body(T + TIMEOUT + 1, 1 + p, 20, 21)  # moves stream time past the timeout
+    back = body(T + TIMEOUT, 1, 11, 12)  # exactly the timeout after `first`
+    for event in (first, other, back):
+        await post(api, event)
+        await wait_drained(redis, pool, p)
+    want = [x.api() for x in oracle.all_paths([oclick(e) for e in (first, other, back)], TIMEOUT)]
+    assert [(x["path"], x["status"]) for x in want] == [([10, 11, 12], "open"), ([20, 21], "open")]
+    assert await settled(api, want) == want
+
+
 async def test_distinct_event_ids_with_equal_content_are_two_clicks(
     api: httpx.AsyncClient,
     worker: WorkerHandle,
