@@ -135,7 +135,9 @@ def ordered(clicks: Iterable[OClick], timeout: int) -> list[OClick]:
     for second in sorted(by_second):
         previous = out[-1] if out else None
         continues = (
-            previous is not None and not previous.resolved and second - previous.timestamp <= timeout
+            previous is not None
+            and not previous.resolved
+            and second - previous.timestamp <= timeout
         )
         current = previous.target if continues and previous is not None else None
         out.extend(tie_order(by_second[second], current))
@@ -188,7 +190,11 @@ def customer_paths(
         for run, status in _segments(ordered(clicks, timeout), timeout)
     ]
     for path in paths:
-        if path.status == "open" and stream_time is not None and stream_time - path.end_ts > timeout:
+        if (
+            path.status == "open"
+            and stream_time is not None
+            and stream_time - path.end_ts > timeout
+        ):
             path.status = "abandoned"
     return paths
 
@@ -214,7 +220,9 @@ def all_paths(clicks: Iterable[OClick], timeout: int) -> list[OPath]:
 # --- metrics ----------------------------------------------------------------------------
 
 
-def in_window(paths: Iterable[OPath], since: int | None = None, until: int | None = None) -> list[OPath]:
+def in_window(
+    paths: Iterable[OPath], since: int | None = None, until: int | None = None
+) -> list[OPath]:
     """Completed paths whose end time is in [since, until] (inclusive, either side open)."""
     return [
         p

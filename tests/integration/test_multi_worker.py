@@ -100,9 +100,10 @@ async def test_workers_share_hand_over_and_take_over(
 
     pools = [await asyncpg.create_pool(cfg.database_url, min_size=1, max_size=6) for _ in range(2)]
     process: subprocess.Popen[bytes] | None = None
-    async with serve(cfg) as url, httpx.AsyncClient(
-        base_url=url, timeout=30, headers=bearer(api_keys["admin"])
-    ) as api:
+    async with (
+        serve(cfg) as url,
+        httpx.AsyncClient(base_url=url, timeout=30, headers=bearer(api_keys["admin"])) as api,
+    ):
         one, two = (InProcessWorker(cfg, p, redis) for p in pools)
         try:
             await post_all(api, phases[0])
@@ -136,9 +137,7 @@ async def test_workers_share_hand_over_and_take_over(
             expected = traffic.expected_paths(sent, cfg.path_timeout)
             want = [traffic.as_api(p) for p in expected]
             assert await settled_paths(api, want, within=30) == want
-            assert await pool.fetchval("SELECT count(*) FROM clicks") == len(
-                traffic.distinct(sent)
-            )
+            assert await pool.fetchval("SELECT count(*) FROM clicks") == len(traffic.distinct(sent))
             metrics = (await api.get("/v1/metrics/paths")).json()
             assert metrics == traffic.expected_path_metrics(expected)
         finally:

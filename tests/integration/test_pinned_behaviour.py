@@ -8,6 +8,7 @@ product's own functions. tests/mutation/README.md lists which mutation each one 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -150,7 +151,9 @@ async def test_retries_across_batches_count_once(
     await post(api, plain)
     await post(api, with_id)
     await wait_drained(redis, pool, p)
-    want = [x.api() for x in oracle.all_paths([oclick(e) for e in (with_id, plain, later)], TIMEOUT)]
+    want = [
+        x.api() for x in oracle.all_paths([oclick(e) for e in (with_id, plain, later)], TIMEOUT)
+    ]
     assert [(x["path"], x["status"]) for x in want] == [([1, 2, 3, 4], "resolved")]
     assert await all_paths(api) == want
     assert await pool.fetchval("SELECT count(*) FROM clicks") == 3
@@ -227,15 +230,36 @@ async def test_months_are_utc_whatever_the_database_time_zone(
     February in Los Angeles (UTC−8).
     """
     events: list[dict[str, Any]] = []
-    for tid, first, last in ((1, "2026-01-31T20:00:00", "2026-01-31T22:00:00"),
-                             (2, "2026-03-01T03:00:00", "2026-03-01T04:00:00")):
+    for tid, first, last in (
+        (1, "2026-01-31T20:00:00", "2026-01-31T22:00:00"),
+        (2, "2026-03-01T03:00:00", "2026-03-01T04:00:00"),
+    ):
         events += [
-            {"type": "ticket.opened", "ticket_id": tid, "customer_id": 9,
-             "category": "Bug report", "timestamp": utc(first)},
-            {"type": "message.sent", "message_id": 10 * tid, "ticket_id": tid,
-             "sender_type": "customer", "sender_id": 9, "timestamp": utc(first), "text": "hi"},
-            {"type": "message.sent", "message_id": 10 * tid + 1, "ticket_id": tid,
-             "sender_type": "customer", "sender_id": 9, "timestamp": utc(last), "text": "ok"},
+            {
+                "type": "ticket.opened",
+                "ticket_id": tid,
+                "customer_id": 9,
+                "category": "Bug report",
+                "timestamp": utc(first),
+            },
+            {
+                "type": "message.sent",
+                "message_id": 10 * tid,
+                "ticket_id": tid,
+                "sender_type": "customer",
+                "sender_id": 9,
+                "timestamp": utc(first),
+                "text": "hi",
+            },
+            {
+                "type": "message.sent",
+                "message_id": 10 * tid + 1,
+                "ticket_id": tid,
+                "sender_type": "customer",
+                "sender_id": 9,
+                "timestamp": utc(last),
+                "text": "ok",
+            },
             {"type": "ticket.resolved", "ticket_id": tid, "timestamp": utc(last)},
         ]
     response = await api.post("/v1/support-events/batch", json={"events": events})
@@ -246,9 +270,10 @@ async def test_months_are_utc_whatever_the_database_time_zone(
     zoned = settings.model_copy(
         update={"database_url": url + ("&" if "?" in url else "?") + f"timezone={zone}"}
     )
-    async with serve(zoned) as base, httpx.AsyncClient(
-        base_url=base, headers=bearer(api_keys["read"])
-    ) as client:
+    async with (
+        serve(zoned) as base,
+        httpx.AsyncClient(base_url=base, headers=bearer(api_keys["read"])) as client,
+    ):
         assert (await client.get("/readyz")).status_code == 200
         rows: list[dict[str, Any]] = []
         for _ in range(50):
@@ -290,7 +315,9 @@ async def test_click_ingest_allows_exactly_the_limit_through_the_fast_path(
         ):
             key = await create_key(pool, "ingest", f"limited{path}")
 
-            async def burst(path: str = path, payload: Any = payload, token: str = key.key) -> list[int]:
+            async def burst(
+                path: str = path, payload: Any = payload, token: str = key.key
+            ) -> list[int]:
                 return [
                     (await client.post(path, json=payload, headers=bearer(token))).status_code
                     for _ in range(limit + 1)
@@ -340,7 +367,7 @@ async def test_flagged_pages_follow_benjamini_hochberg(
     events = [
         body(T + step, customer, a, b, is_resolved=step == len(pages) - 2)
         for customer, pages in enumerate(shapes)
-        for step, (a, b) in enumerate(zip(pages, pages[1:], strict=False))
+        for step, (a, b) in enumerate(itertools.pairwise(pages))
     ]
     await post(api, *events)
     await wait_drained(redis, pool, settings.partitions)

@@ -2,15 +2,17 @@
 
 For each target (a module and the functions in it that are under test) it makes one-line
 mutants from the AST — comparison boundaries and negations, arithmetic, and/or, booleans,
-integer constants ± 1, removed `not`, removed call statements — writes each into a
-scratch copy of the repository, runs the target's unit tests there (stopping at the first
-failure) and counts the mutant killed when they fail or time out.
+integer constants + 1, removed `not`, removed call statements — inside function bodies.
+Each mutant is compiled and its functions' code objects are swapped into the live module
+(so every `from module import f` sees the mutant), the target's unit tests run in this
+same process (`pytest.main`, stopping at the first failure, with an alarm as timeout),
+and the code is swapped back. A mutant is killed when the tests fail or time out.
 
-Why home-made: mutmut 3 rewrites every function of a module into trampolines in a
-`mutants/` copy and needs its own runner hooks; this layout (flat top-level packages,
-tests importing `workers...` and `api...`) and the hypothesis-heavy unit tests made that
-slow and brittle. Here each mutant is plain source code, so a survivor can be
-reproduced by hand with the printed line.
+Why home-made: mutmut 3 rewrites every function into trampolines in a `mutants/` copy
+of the project and starts an interpreter per run; with this layout (flat top-level
+packages) and a busy 2-core machine where starting pytest costs more than the unit tests
+themselves, that was far too slow. Each mutant here is plain source, reproducible by hand
+from the printed line.
 
     python -m tests.mutation.mutate [--only NAME] [--list]
 """
@@ -19,16 +21,21 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
+import importlib
+import inspect
 import os
-import shutil
-import subprocess
+import signal
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType, ModuleType
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,8 +72,14 @@ TARGETS = (
     Target(
         "streams-codec",
         "workers/streams.py",
-        ("stream_key", "dead_letter_key", "stats_key", "encode_events", "decode_events",
-         "parse_id"),
+        (
+            "stream_key",
+            "dead_letter_key",
+            "stats_key",
+            "encode_events",
+            "decode_events",
+            "parse_id",
+        ),
         CODEC_TESTS,
     ),
     Target(
@@ -109,15 +122,27 @@ class Mutant:
 
 
 def _scoped_nodes(tree: ast.Module, scopes: tuple[str, ...]) -> Iterator[ast.AST]:
-    """Every node inside the named functions (or the whole module), docstrings excluded."""
+    """Nodes in the bodies of the named functions (or of every function), docstrings excluded.
 
-    def walk(node: ast.AST, prefix: str) -> Iterator[tuple[ast.AST, str]]:
-        for child in ast.iter_child_nodes(node):
+    Only function bodies: decorators, defaults and module-level code run at import, which
+    swapping code objects cannot reach.
+    """
+
+    def walk(node: ast.AST, prefix: str, in_body: bool) -> Iterator[tuple[ast.AST, str]]:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            children: list[ast.AST] = list(node.body)
+            in_body = True
+        elif isinstance(node, ast.ClassDef):
+            children = list(node.body)
+        else:
+            children = list(ast.iter_child_nodes(node))
+        for child in children:
             name = prefix
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 name = f"{prefix}.{child.name}" if prefix else child.name
-            yield child, name
-            yield from walk(child, name)
+            elif in_body:
+                yield child, name
+            yield from walk(child, name, in_body)
 
     docstrings = {
         id(n.body[0])
@@ -127,7 +152,7 @@ def _scoped_nodes(tree: ast.Module, scopes: tuple[str, ...]) -> Iterator[ast.AST
         and isinstance(n.body[0], ast.Expr)
         and isinstance(n.body[0].value, ast.Constant)
     }
-    for node, qualname in walk(tree, ""):
+    for node, qualname in walk(tree, "", False):
         if id(node) in docstrings:
             continue
         if not scopes or any(qualname == s or qualname.startswith(s + ".") for s in scopes):
@@ -162,9 +187,13 @@ def _sites(tree: ast.Module, scopes: tuple[str, ...]) -> list[tuple[ast.AST, int
                     new = SWAP_COMPARE[type(op)].__name__
                     sites.append((node, i, f"{type(op).__name__} -> {new}"))
         elif isinstance(node, ast.BinOp) and type(node.op) in SWAP_BINOP:
-            sites.append((node, 0, f"{type(node.op).__name__} -> {SWAP_BINOP[type(node.op)].__name__}"))
+            sites.append(
+                (node, 0, f"{type(node.op).__name__} -> {SWAP_BINOP[type(node.op)].__name__}")
+            )
         elif isinstance(node, ast.AugAssign) and type(node.op) in SWAP_BINOP:
-            sites.append((node, 0, f"{type(node.op).__name__}= -> {SWAP_BINOP[type(node.op)].__name__}="))
+            sites.append(
+                (node, 0, f"{type(node.op).__name__}= -> {SWAP_BINOP[type(node.op)].__name__}=")
+            )
         elif isinstance(node, ast.BoolOp):
             sites.append((node, 0, "and <-> or"))
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
@@ -219,52 +248,94 @@ def mutants(target: Target) -> list[Mutant]:
     ]
 
 
-def _pytest(workdir: Path, tests: tuple[str, ...], timeout: float) -> str:
-    """'passed', 'failed' or 'timeout' for the tests run in ``workdir``."""
-    env = {**os.environ, "PYTHONPATH": str(workdir), "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-               "-p", "no:randomly", "--hypothesis-seed=20260", *tests]
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise _Timeout("mutant timed out (an endless loop?)")
+
+
+def _functions(namespace: dict[str, Any], module_name: str) -> Iterator[tuple[str, Any]]:
+    """(qualified name, function) for every function and method defined in a module."""
+    for name, obj in list(namespace.items()):
+        if inspect.isfunction(obj) and obj.__module__ == module_name:
+            yield name, obj
+        elif inspect.isclass(obj) and obj.__module__ == module_name:
+            for attr, member in vars(obj).items():
+                if isinstance(member, (classmethod, staticmethod)):
+                    member = member.__func__
+                if isinstance(member, property):
+                    for part, fn in (("fget", member.fget), ("fset", member.fset)):
+                        if fn is not None:
+                            yield f"{name}.{attr}.{part}", fn
+                elif inspect.isfunction(member):
+                    yield f"{name}.{attr}", member
+
+
+def _swap_in(module: ModuleType, source: str) -> dict[str, CodeType]:
+    """Put the code of ``source``'s functions into ``module``'s; returns the originals."""
+    namespace: dict[str, Any] = {"__name__": module.__name__, "__file__": module.__file__}
+    exec(compile(source, str(module.__file__), "exec"), namespace)
+    fresh = dict(_functions(namespace, module.__name__))
+    originals: dict[str, CodeType] = {}
+    for qualname, fn in _functions(vars(module), module.__name__):
+        if qualname in fresh and fresh[qualname].__code__ is not fn.__code__:
+            originals[qualname] = fn.__code__
+            fn.__code__ = fresh[qualname].__code__
+    return originals
+
+
+def _swap_back(module: ModuleType, originals: dict[str, CodeType]) -> None:
+    for qualname, fn in _functions(vars(module), module.__name__):
+        if qualname in originals:
+            fn.__code__ = originals[qualname]
+
+
+def _tests_pass(tests: tuple[str, ...], timeout: float) -> bool:
+    args = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+            "--hypothesis-seed=20260", "--no-header", "-o", "console_output_style=classic",
+            *[str(ROOT / t) for t in tests]]
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        result = subprocess.run(
-            command, cwd=workdir, env=env, capture_output=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return "timeout"
-    return "passed" if result.returncode == 0 else "failed"  # 2: the mutant broke an import
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            code = pytest.main(args)
+    except _Timeout:
+        return False
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    return code == 0
 
 
 def run(targets: list[Target]) -> int:
-    with tempfile.TemporaryDirectory(prefix="helpstream-mutants-") as tmp:
-        work = Path(tmp) / "repo"
-        shutil.copytree(
-            ROOT, work, ignore=shutil.ignore_patterns(".git", ".hypothesis", "__pycache__",
-                                                      ".venv", ".helpstream", "*.egg-info")
-        )
-        total = killed = 0
-        survivors: list[Mutant] = []
-        for target in targets:
-            original = (ROOT / target.path).read_text()
-            started = time.monotonic()
-            if _pytest(work, target.tests, timeout=600) != "passed":
-                print(f"{target.name}: the tests fail without mutation; fix that first")
-                return 2
-            budget = 3 * (time.monotonic() - started) + 10
-            found = mutants(target)
-            for mutant in found:
-                (work / target.path).write_text(_mutate(original, target.scopes, mutant.index))
-                verdict = _pytest(work, target.tests, timeout=budget)
-                total += 1
-                if verdict == "passed":
-                    survivors.append(mutant)
-                    print(f"SURVIVED {target.path}:{mutant.line} {mutant.description}", flush=True)
-                else:
-                    killed += 1
-            (work / target.path).write_text(original)
-            alive = sum(1 for s in survivors if s.target is target)
-            print(f"{target.name}: {len(found) - alive}/{len(found)} killed", flush=True)
-        score = 100 * killed / total if total else 100.0
-        print(f"TOTAL: {killed}/{total} killed ({score:.1f} %), {len(survivors)} survived")
-        return 0
+    total = killed = 0
+    for target in targets:
+        module = importlib.import_module(target.path.removesuffix(".py").replace("/", "."))
+        original = (ROOT / target.path).read_text()
+        started = time.monotonic()
+        if not _tests_pass(target.tests, timeout=1800):
+            print(f"{target.name}: the tests fail without mutation; fix that first")
+            return 2
+        budget = 3 * (time.monotonic() - started) + 10
+        found = mutants(target)
+        alive = 0
+        for mutant in found:
+            originals = _swap_in(module, _mutate(original, target.scopes, mutant.index))
+            try:
+                survived = bool(originals) and _tests_pass(target.tests, timeout=budget)
+            finally:
+                _swap_back(module, originals)
+            total += 1
+            if survived:
+                alive += 1
+                print(f"SURVIVED {target.path}:{mutant.line} {mutant.description}", flush=True)
+            else:
+                killed += 1
+        print(f"{target.name}: {len(found) - alive}/{len(found)} killed", flush=True)
+    score = 100 * killed / total if total else 100.0
+    print(f"TOTAL: {killed}/{total} killed ({score:.1f} %)", flush=True)
+    return 0
 
 
 def main() -> int:

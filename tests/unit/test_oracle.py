@@ -48,7 +48,10 @@ def test_gap_of_exactly_the_timeout_continues_one_more_abandons() -> None:
     same = oracle.customer_paths([click(0, 1, 2), click(TIMEOUT, 2, 3)], TIMEOUT)
     assert summary(same) == [(0, TIMEOUT, [1, 2, 3], "open")]
     split = oracle.customer_paths([click(0, 1, 2), click(TIMEOUT + 1, 2, 3)], TIMEOUT)
-    assert summary(split) == [(0, 0, [1, 2], "abandoned"), (TIMEOUT + 1, TIMEOUT + 1, [2, 3], "open")]
+    assert summary(split) == [
+        (0, 0, [1, 2], "abandoned"),
+        (TIMEOUT + 1, TIMEOUT + 1, [2, 3], "open"),
+    ]
 
 
 def test_idle_on_the_stream_closes_only_beyond_the_timeout() -> None:
@@ -114,11 +117,11 @@ def same_second_groups(draw: st.DrawFn) -> tuple[list[OClick], int | None]:
 
 @given(same_second_groups())
 @settings(max_examples=300)
-def test_brute_force_and_step_by_step_tie_orders_agree(case: tuple[list[OClick], int | None]) -> None:
+def test_brute_force_and_step_by_step_tie_orders_agree(
+    case: tuple[list[OClick], int | None],
+) -> None:
     group, current = case
-    assert oracle.tie_order_brute_force(group, current) == oracle.tie_order_by_steps(
-        group, current
-    )
+    assert oracle.tie_order_brute_force(group, current) == oracle.tie_order_by_steps(group, current)
 
 
 @st.composite
@@ -136,8 +139,14 @@ def customer_clicks(draw: st.DrawFn) -> tuple[list[OClick], int]:
         ts = draw(st.integers(0, 50))
         for _ in range(draw(st.integers(0, 10))):
             clicks.append(
-                OClick(ts, customer, draw(PAGES), draw(PAGES), draw(st.integers(0, 4)) == 4,
-                       draw(st.sampled_from(["a", "b"])))
+                OClick(
+                    ts,
+                    customer,
+                    draw(PAGES),
+                    draw(PAGES),
+                    draw(st.integers(0, 4)) == 4,
+                    draw(st.sampled_from(["a", "b"])),
+                )
             )
             ts += draw(gaps)
     return clicks, timeout

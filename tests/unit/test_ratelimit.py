@@ -9,7 +9,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from api import ratelimit
-
 from api.embedded import free_port
 from api.ratelimit import RateLimiter
 

@@ -114,7 +114,15 @@ def test_support_round_trip(event: support.SupportEvent) -> None:
 
 def test_support_wire_codes_are_stable() -> None:
     assert [support.to_wire(e)[0] for e in SUPPORT_EVENTS] == [
-        "cu", "ag", "op", "ms", "ms", "rs", "ro", "rt", "rt"
+        "cu",
+        "ag",
+        "op",
+        "ms",
+        "ms",
+        "rs",
+        "ro",
+        "rt",
+        "rt",
     ]
     assert support.to_wire(SUPPORT_EVENTS[3]) == ["ms", 4, 3, "customer", 1, 201, "hello"]
 
