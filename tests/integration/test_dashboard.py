@@ -150,7 +150,7 @@ async def test_stream_sends_paths_soon_after_clicks_are_applied(
         assert response.headers["content-type"].startswith("text/event-stream")
         events = sse_events(response)
         # On connect: the current figures, as the GETs give them.
-        first = {}
+        first: dict[str, Any] = {}
         while len(first) < 3:
             event, data = await anext(events)
             if event:

@@ -202,7 +202,7 @@ async def test_applied_entries_are_trimmed_from_the_stream(
     )
     assert parse_id(offset) > (0, 0)
     for _ in range(50):  # the trim follows the commit
-        left = await redis.xrange(key)
+        left: list[Any] = list(await redis.xrange(key) or [])
         if len(left) <= 1:
             break
         await asyncio.sleep(0.05)

@@ -220,7 +220,7 @@ def _mutate(source: str, scopes: tuple[str, ...], index: int) -> str:
         _replace(tree, node, node.operand)
     elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
         node.value = not node.value
-    elif isinstance(node, ast.Constant):
+    elif isinstance(node, ast.Constant) and isinstance(node.value, int):
         node.value = node.value + 1
     elif isinstance(node, ast.Expr):
         _replace(tree, node, ast.Pass())
@@ -293,9 +293,19 @@ def _swap_back(module: ModuleType, originals: dict[str, CodeType]) -> None:
 
 
 def _tests_pass(tests: tuple[str, ...], timeout: float) -> bool:
-    args = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-            "--hypothesis-seed=20260", "--no-header", "-o", "console_output_style=classic",
-            *[str(ROOT / t) for t in tests]]
+    args = [
+        "-x",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "--hypothesis-seed=20260",
+        "--no-header",
+        "-o",
+        "console_output_style=classic",
+        *[str(ROOT / t) for t in tests],
+    ]
     signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:

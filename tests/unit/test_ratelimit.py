@@ -19,7 +19,7 @@ async def test_limit_holds_within_a_process_and_keys_are_separate(
     unreachable = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
     limiter = RateLimiter(unreachable, {"read": 3, "ingest": 0})
     clock = [1_000.25]
-    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    monkeypatch.setattr(time, "time", lambda: clock[0])
     try:
         # Exactly `limit` per second; Retry-After is the rest of the second, rounded up.
         assert [limiter.hit(1, "read") for _ in range(5)] == [None, None, None, 1, 1]
@@ -59,7 +59,7 @@ async def test_sync_learns_other_processes_counts(monkeypatch: pytest.MonkeyPatc
         def pipeline(self, transaction: bool) -> Pipe:
             return Pipe()
 
-    monkeypatch.setattr(ratelimit.time, "time", lambda: 50.5)
+    monkeypatch.setattr(time, "time", lambda: 50.5)
     limiter = RateLimiter(FakeRedis(), {"read": 4})  # type: ignore[arg-type]
     assert limiter.hit(3, "read") is None
     await limiter.sync()
