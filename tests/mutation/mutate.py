@@ -318,7 +318,7 @@ def _tests_pass(tests: tuple[str, ...], timeout: float) -> bool:
     return code == 0
 
 
-def run(targets: list[Target]) -> int:
+def run(targets: list[Target], indices: set[int] | None = None) -> int:
     total = killed = 0
     for target in targets:
         module = importlib.import_module(target.path.removesuffix(".py").replace("/", "."))
@@ -328,7 +328,7 @@ def run(targets: list[Target]) -> int:
             print(f"{target.name}: the tests fail without mutation; fix that first")
             return 2
         budget = 3 * (time.monotonic() - started) + 10
-        found = mutants(target)
+        found = [m for m in mutants(target) if indices is None or m.index in indices]
         alive = 0
         for mutant in found:
             originals = _swap_in(module, _mutate(original, target.scopes, mutant.index))
@@ -339,7 +339,11 @@ def run(targets: list[Target]) -> int:
             total += 1
             if survived:
                 alive += 1
-                print(f"SURVIVED {target.path}:{mutant.line} {mutant.description}", flush=True)
+                print(
+                    f"SURVIVED {target.name} #{mutant.index} {target.path}:{mutant.line}"
+                    f" {mutant.description}",
+                    flush=True,
+                )
             else:
                 killed += 1
         print(f"{target.name}: {len(found) - alive}/{len(found)} killed", flush=True)
@@ -352,6 +356,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", help="target name(s) to run")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument(
+        "--index", type=int, action="append", help="only these mutants (numbers from --list)"
+    )
     args = parser.parse_args()
     targets = [t for t in TARGETS if not args.only or t.name in args.only]
     if args.list:
@@ -359,7 +366,7 @@ def main() -> int:
             for m in mutants(target):
                 print(f"{target.name} #{m.index} {target.path}:{m.line} {m.description}")
         return 0
-    return run(targets)
+    return run(targets, set(args.index) if args.index else None)
 
 
 if __name__ == "__main__":

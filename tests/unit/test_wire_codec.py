@@ -213,3 +213,19 @@ def test_parse_id_orders_like_redis() -> None:
     assert parse_id("12") == (12, 0)
     assert parse_id("0-0") == (0, 0)
     assert parse_id("9-10") > parse_id("9-9") > parse_id("8-99")
+
+
+@pytest.mark.parametrize("raw", ["op", {"op": 1}, [], None, 7])
+def test_support_event_must_be_a_non_empty_array(raw: Any) -> None:
+    with pytest.raises(TypeError, match="non-empty JSON array"):
+        support.from_wire(raw)
+
+
+def test_support_errors_name_the_bad_value() -> None:
+    """A dead letter's reason must say what was wrong, not just that something was."""
+    with pytest.raises(ValueError, match="unknown category 'Spam'"):
+        support.from_wire(["op", 3, 1, "Spam", 200])
+    with pytest.raises(ValueError, match="unknown sender_type 'robot'"):
+        support.from_wire(["ms", 4, 3, "robot", 1, 201, "x"])
+    with pytest.raises(ValueError, match="rating out of range: 6"):
+        support.from_wire(["rt", 3, 6, 205])
