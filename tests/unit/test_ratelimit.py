@@ -83,3 +83,97 @@ async def test_redis_down_fails_open_across_processes_but_keeps_the_local_limit(
         assert window.known + window.pending == 2  # still counted locally
     finally:
         await unreachable.aclose()
+
+
+class RecordingRedis:
+    """Stands in for Redis in the sync: records the pipelined commands, answers INCRBY."""
+
+    def __init__(self, elsewhere: int = 0, fail: bool = False) -> None:
+        self.elsewhere, self.fail = elsewhere, fail
+        self.commands: list[tuple[str, str, int]] = []
+        self.transactions: list[bool] = []
+
+    def pipeline(self, transaction: bool) -> RecordingRedis:
+        self.transactions.append(transaction)
+        return self
+
+    async def __aenter__(self) -> RecordingRedis:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def incrby(self, key: str, count: int) -> None:
+        self.commands.append(("incrby", key, count))
+
+    def expire(self, key: str, seconds: int) -> None:
+        self.commands.append(("expire", key, seconds))
+
+    async def execute(self) -> list[int]:
+        if self.fail:
+            raise ConnectionError("redis is away")
+        return [c + self.elsewhere if op == "incrby" else 1 for op, _, c in self.commands]
+
+
+def test_unknown_class_is_unlimited_and_a_limit_of_one_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(time, "time", lambda: 7.5)
+    limiter = RateLimiter(RecordingRedis(), {"read": 1})  # type: ignore[arg-type]
+    assert all(limiter.hit(1, "admin") is None for _ in range(50))
+    assert [limiter.hit(1, "read") for _ in range(3)] == [None, 1, 1]
+
+
+async def test_hits_wake_the_sync_which_counts_and_expires_in_one_round_trip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(time, "time", lambda: 42.5)
+    redis = RecordingRedis()
+    limiter = RateLimiter(redis, {"ingest": 10}, sync_interval=0.01)  # type: ignore[arg-type]
+    limiter.start()
+    try:
+        limiter.hit(5, "ingest")
+        limiter.hit(5, "ingest")
+        for _ in range(200):
+            if redis.commands:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await limiter.stop()
+    key = ratelimit.counter_key(5, "ingest", 42)
+    assert redis.commands == [("incrby", key, 2), ("expire", key, ratelimit.KEY_TTL_SECONDS)]
+    assert redis.transactions == [False]  # plain pipelining: counters need no MULTI/EXEC
+
+
+async def test_failed_syncs_warn_once_per_interval(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(time, "time", lambda: 9.5)
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    limiter = RateLimiter(RecordingRedis(fail=True), {"read": 100})  # type: ignore[arg-type]
+    warned = []
+    with caplog.at_level("WARNING", logger="api.ratelimit"):
+        # At most one warning per 10 s (monotonic): at 0 s, not at 1 s or exactly 10 s later,
+        # again at 10.5 s.
+        for at in (1000.0, 1001.0, 1010.0, 1010.5):
+            clock[0] = at
+            before = len(caplog.records)
+            limiter.hit(1, "read")
+            await limiter.sync()
+            warned.append(len(caplog.records) > before)
+    assert warned == [True, False, False, True]
+    assert all("rate limit sync" in r.getMessage() for r in caplog.records)
+    window = limiter._windows[(1, "read")]
+    assert (window.known, window.pending) == (4, 0)  # counted locally, nothing lost
+
+
+async def test_sync_of_several_keys_reads_each_total(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(time, "time", lambda: 3.5)
+    limiter = RateLimiter(RecordingRedis(elsewhere=5), {"read": 100})  # type: ignore[arg-type]
+    for key_id, hits in ((1, 2), (2, 3), (3, 1)):
+        for _ in range(hits):
+            limiter.hit(key_id, "read")
+    await limiter.sync()
+    known = {k[0]: (w.known, w.pending) for k, w in limiter._windows.items()}
+    assert known == {1: (7, 0), 2: (8, 0), 3: (6, 0)}
