@@ -42,6 +42,16 @@ TAGS: list[dict[str, Any]] = [
         "description": "The ticket reports over the help-desk events "
         "(scope `read`); times are hours, dates are UTC.",
     },
+    {
+        "name": "experiments",
+        "description": "Variant against baseline with intervals, p-values, verdicts and a "
+        "sample-ratio check (scope `read`).",
+    },
+    {
+        "name": "pages",
+        "description": "Page names shown instead of bare ids: `PUT` needs scope "
+        "`admin`, `GET` scope `read`.",
+    },
     {"name": "admin", "description": "API key management (scope `admin`)."},
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
 ]

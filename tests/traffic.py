@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 import random
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from helpstream.workers.sessionizer import Click, Path, sessionize
+import pytest
+
+from tests import oracle
+from tests.oracle import OClick as Click
+from tests.oracle import OPath as Path
 
 SITE = {
     0: [1, 2, 3],
@@ -51,9 +54,18 @@ class SentClick:
 
 
 def generate(
-    rng: random.Random, customers: int, clicks_per_customer: int, start: int = 1_700_000_000
+    rng: random.Random,
+    customers: int,
+    clicks_per_customer: int,
+    start: int = 1_700_000_000,
+    timeout: int = 1800,
 ) -> list[SentClick]:
-    """Clicks in event-time order, with distinct timestamps per customer."""
+    """Clicks in event-time order per customer, with the cases the rules are exact about.
+
+    Besides ordinary steps: same-second clicks (chains followed within one second, double
+    clicks that are two events), gaps of exactly ``timeout`` (the path goes on) and of
+    ``timeout + 1`` (it is abandoned), browser-back steps and straight-back turnarounds.
+    """
     sent: list[SentClick] = []
     for customer_id in range(customers):
         variant = "A" if customer_id % 2 else "B"
@@ -68,15 +80,32 @@ def generate(
             else:
                 target = rng.choice(SITE[page])
             resolved = rng.random() < 0.12
-            event_id = str(uuid.UUID(int=rng.getrandbits(128))) if rng.random() < 0.5 else None
-            sent.append(
-                SentClick(Click(ts, customer_id, page, target, resolved, variant), event_id)
-            )
+            click = Click(ts, customer_id, page, target, resolved, variant)
+            sent.append(SentClick(click, _event_id(rng)))
+            if rng.random() < 0.03:  # a double click: another event with the same content
+                sent.append(SentClick(click, str(uuid.UUID(int=rng.getrandbits(128)))))
             previous, page = page, target
             if resolved:
                 page, previous = rng.choice([0, 1, 2]), None
-            ts += rng.randrange(1, 400) if rng.random() > 0.08 else rng.randrange(2000, 5000)
+            ts += _gap(rng, timeout)
     return sent
+
+
+def _event_id(rng: random.Random) -> str | None:
+    return str(uuid.UUID(int=rng.getrandbits(128))) if rng.random() < 0.5 else None
+
+
+def _gap(rng: random.Random, timeout: int) -> int:
+    roll = rng.random()
+    if roll < 0.10:
+        return 0  # same second
+    if roll < 0.14:
+        return timeout  # exactly the timeout: still the same path
+    if roll < 0.17:
+        return timeout + 1  # one second more: abandoned
+    if roll < 0.23:
+        return rng.randrange(timeout + 2, 3 * timeout)
+    return rng.randrange(1, 400)
 
 
 def arrival_order(
@@ -101,85 +130,70 @@ def batches(rng: random.Random, items: list[Any], largest: int) -> list[list[Any
     return out
 
 
-def expected_paths(clicks: list[SentClick], timeout: int) -> list[Path]:
-    """The contract's answer: per customer, one fold over the distinct clicks, then the
-    newest path closed if event time on the stream has moved on by more than the timeout."""
-    by_customer: dict[int, list[Click]] = defaultdict(list)
+def distinct(clicks: list[SentClick]) -> list[Click]:
+    """One click per event: the `event_id`, or the content when there is none (contract §3)."""
+    by_key: dict[Any, Click] = {}
     for sent in clicks:
-        by_customer[sent.click.customer_id].append(sent.click)
-    stream_time = max(sent.click.timestamp for sent in clicks)
-    paths: list[Path] = []
-    for customer_id in sorted(by_customer):
-        folded = sessionize(set(by_customer[customer_id]), timeout)
-        last = folded[-1]
-        if last.status == "open" and stream_time - last.end_ts > timeout:
-            last.status = "abandoned"
-        paths.extend(folded)
-    return paths
+        by_key.setdefault(sent.event_id or ("content", sent.click), sent.click)
+    return list(by_key.values())
+
+
+def expected_paths(clicks: list[SentClick], timeout: int) -> list[Path]:
+    """The contract's answer, from the independent oracle (tests/oracle.py)."""
+    return oracle.all_paths(distinct(clicks), timeout)
 
 
 def path_metrics(paths: list[Path]) -> dict[str, Any]:
-    """Contract §3 formulas, computed directly over a list of paths."""
-    completed = [p for p in paths if p.status != "open"]
-    resolved = [p for p in completed if p.status == "resolved"]
-    lengths = [len(p.pages) for p in resolved]
-    mean = sum(lengths) / len(lengths) if lengths else None
-    variance = (
-        sum((x - mean) ** 2 for x in lengths) / len(lengths)
-        if lengths and mean is not None
-        else None
-    )
-    turned = [p for p in completed if _turnarounds(p.pages)]
-    return {
-        "completed_paths": len(completed),
-        "resolved_paths": len(resolved),
-        "abandoned_paths": len(completed) - len(resolved),
-        "resolution_rate": len(resolved) / len(completed) if completed else None,
-        "average_path_length": mean,
-        "path_length_variance": variance,
-        "turnaround_rate": len(turned) / len(completed) if completed else None,
-    }
-
-
-def _turnarounds(pages: list[int]) -> list[int]:
-    return [pages[i] for i in range(1, len(pages) - 1) if pages[i - 1] == pages[i + 1]]
+    """Contract §3 path metrics over a list of paths (completed ones count)."""
+    return oracle.path_metrics(paths)
 
 
 def page_metrics(paths: list[Path]) -> dict[int, dict[str, Any]]:
-    stats: dict[int, dict[str, Any]] = defaultdict(
-        lambda: {"visits": 0, "departures": 0, "turnarounds": 0, "resolutions": 0}
-    )
-    for p in paths:
-        if p.status == "open":
-            continue
-        for i, page in enumerate(p.pages):
-            stats[page]["visits"] += 1
-            if i < len(p.pages) - 1:
-                stats[page]["departures"] += 1
-        for page in _turnarounds(p.pages):
-            stats[page]["turnarounds"] += 1
-        if p.status == "resolved":
-            stats[p.pages[-1]]["resolutions"] += 1
-    total_t = sum(s["turnarounds"] for s in stats.values())
-    total_d = sum(s["departures"] for s in stats.values())
-    rate = total_t / total_d if total_d else 0.0
-    for s in stats.values():
-        d, t = s["departures"], s["turnarounds"]
-        spread = d * rate * (1 - rate)
-        s["z_score"] = (t - d * rate) / math.sqrt(spread) if spread > 0 else None
-    return dict(stats)
+    """Contract §3 page figures by page id (completed paths count)."""
+    return {item["page_id"]: item for item in oracle.page_metrics(paths)["items"]}
 
 
 def as_api(path: Path) -> dict[str, Any]:
+    return path.api()
+
+
+def expected_page_metrics(
+    paths: list[Path], since: int | None = None, until: int | None = None
+) -> dict[str, Any]:
+    """`GET /v1/metrics/pages` (no limit) as the product should answer, floats approximate.
+
+    ``flagged`` is the contract's Benjamini–Hochberg flag (5 % false discovery rate).
+    """
+    result = oracle.page_metrics(paths, since, until)
+    items = [
+        {
+            "page_id": i["page_id"],
+            "visits": i["visits"],
+            "departures": i["departures"],
+            "turnarounds": i["turnarounds"],
+            "turnaround_rate": _approx(i["turnaround_rate"]),
+            "resolutions": i["resolutions"],
+            "z_score": _approx(i["z_score"]),
+            "flagged": i["flagged_bh"],
+        }
+        for i in result["items"]
+    ]
+    return {"global_turnaround_rate": _approx(result["global_turnaround_rate"]), "items": items}
+
+
+def expected_path_metrics(
+    paths: list[Path], since: int | None = None, until: int | None = None, late_events: int = 0
+) -> dict[str, Any]:
+    """`GET /v1/metrics/paths` as the product should answer, floats approximate."""
+    metrics = oracle.path_metrics(paths, since, until)
+    return {k: _approx(v) for k, v in metrics.items()} | {"late_events": late_events}
+
+
+def without_names(pages: dict[str, Any]) -> dict[str, Any]:
+    """A pages answer without the optional `page_name` (§8), for comparison with the oracle."""
     return {
-        "customer_id": path.customer_id,
-        "path_start_timestamp": path.start_ts,
-        "path_end_timestamp": path.end_ts,
-        "path": path.pages,
-        "path_length": len(path.pages),
-        "status": path.status,
-        "has_turnaround": bool(_turnarounds(path.pages)),
-        "variant": path.variant,
+        **pages,
+        "items": [{k: v for k, v in i.items() if k != "page_name"} for i in pages["items"]],
     }
 
 
@@ -195,3 +209,7 @@ def bh_flagged(pages: dict[int, dict[str, Any]], fdr: float = 0.05) -> set[int]:
     m = len(scored)
     k = max((rank for rank, (p, _) in enumerate(scored, 1) if p <= rank * fdr / m), default=0)
     return {page for _, page in scored[:k]}
+
+
+def _approx(value: Any) -> Any:
+    return pytest.approx(value) if isinstance(value, float) else value

@@ -129,7 +129,7 @@ def _csv(pool: Pool, name: str, filters: ReportFilters, model: type[M]) -> Strea
 @router.get(
     "/resolution-time",
     response_model=ResolutionTime,
-    operation_id="resolution_time_v1_reports_resolution_time_get",  # as before `format=`
+    operation_id="get_resolution_time",
     responses=CSV_RESPONSE,
     summary="Ticket resolution time: min, average, max, p50, p90 (hours)",
     description="Over resolved tickets (current status resolved) with at least one message; "

@@ -283,9 +283,8 @@ def test_chain_in_same_second_continuing_current_page(order: tuple[int, int]) ->
 def test_chain_in_same_second_with_decreasing_pages(order: tuple[int, int]) -> None:
     """A→B and B→C in one second, nothing before: the customer walked A→B→C.
 
-    Suspected bug: with no current path the tie order falls back to the smallest source,
-    so 3→1 goes before 5→3 and the path comes out as [3, 1, 5, 3]: a back-navigation that
-    never happened, and length 4 instead of 3.
+    The chain's start goes first (its source is no other click's target), not the smallest
+    source: [3, 1, 5, 3] would be a back-navigation that never happened.
     """
     group = [c(50, 5, 3), c(50, 3, 1)]
     paths = sessionize([group[i] for i in order], DEFAULT_TIMEOUT)
@@ -528,10 +527,9 @@ def test_customer_log_tie_after_gap_matches_single_fold() -> None:
     """Refolding from a cut must give what one sorted fold gives (contract §3).
 
     timeout 5; 1→2 at 0, then 2→3 and 0→4 both at 10 (gap 10 > 5, so a new path).
-    The first path is [1, 2] abandoned either way; the second holds both clicks of t=10.
-    Suspected bug: the single fold orders the t=10 tie using the *abandoned* path's last
-    page (2) and gives [2, 3, 0, 4], while the log, which refolds from cut=10 without
-    that path, gives [0, 4, 2, 3].
+    The first path is [1, 2] abandoned either way; the second holds both clicks of t=10,
+    ordered without the abandoned path's last page, so the single fold and the log's refold
+    from cut=10 agree.
     """
     log = CustomerLog(timeout=5, allowed_lateness=300)
     log.receive([c(0, 1, 2), c(10, 2, 3)])

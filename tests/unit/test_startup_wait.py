@@ -52,6 +52,6 @@ async def test_pool_and_redis_give_up_after_the_wait() -> None:
         startup_wait_seconds=0.6,
     )
     with pytest.raises(OSError):
-        await create_pool(settings.database_url or "", settings)
+        await create_pool(settings.database_url or "", settings, "test")
     with pytest.raises(RedisConnectionError):
         await open_redis(settings.redis_url or "", settings)
