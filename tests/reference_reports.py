@@ -121,7 +121,7 @@ def reports(
     tickets_per_agent = []
     agent_ratings = []
     for agent_id in sorted(names):
-        name = names[agent_id][1]
+        name = names[agent_id][1] or ""
         mine = [tid for tid, t in resolved.items() if agent_id in t.agents]
         tickets_per_agent.append(
             {"agent_id": agent_id, "agent": name, "number_of_tickets": len(mine)}

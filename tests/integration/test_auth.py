@@ -119,7 +119,7 @@ async def _status(
 ) -> tuple[int, httpx.Headers, Any]:
     """Send a harmless request (an empty JSON object for writes) without reading a stream."""
     headers = bearer(key) if key is not None else {"Authorization": ""}
-    body = {} if method in ("POST", "PUT", "PATCH") else None
+    body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
     async with client.stream(method, _url(path), json=body, headers=headers) as response:
         payload = None
         if response.headers.get("content-type", "").startswith("application/json"):

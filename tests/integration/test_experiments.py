@@ -21,10 +21,10 @@ from helpstream.api.models_experiments import VariantStats
 from helpstream.db import query
 from helpstream.settings import Settings
 from helpstream.streams import RedisClient
-from helpstream.workers.sessionizer import Path
 from tests import traffic
 from tests.conftest import WorkerHandle, wait_drained
 from tests.integration.test_click_pipeline import post_all, settled_paths
+from tests.oracle import OPath as Path
 
 pytestmark = pytest.mark.integration
 

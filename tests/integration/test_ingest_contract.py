@@ -71,7 +71,7 @@ async def test_missing_required_fields_are_each_named(api: httpx.AsyncClient) ->
 async def test_batch_with_one_bad_event_is_rejected_whole(
     api: httpx.AsyncClient, redis: RedisClient, pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    events = [dict(GOOD, customer_id=i) for i in range(5)]
+    events: list[dict[str, Any]] = [dict(GOOD, customer_id=i) for i in range(5)]
     events[3]["target_page_id"] = "x"
     response = await api.post("/v1/clicks/batch", json={"events": events})
     assert response.status_code == 422

@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -132,7 +133,7 @@ def _clicks(customer: int) -> list[dict[str, object]]:
     ]  # fmt: skip
 
 
-async def _resolved_paths(client: httpx.AsyncClient, within: float = 60) -> list[dict[str, object]]:
+async def _resolved_paths(client: httpx.AsyncClient, within: float = 60) -> list[dict[str, Any]]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:

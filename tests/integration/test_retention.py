@@ -53,7 +53,7 @@ async def _metrics(client: httpx.AsyncClient) -> dict[str, Any]:
     found = {}
     for name, window in WINDOWS.items():
         for variant in (None, "A"):
-            params = {**window, **({"variant": variant} if variant else {})}
+            params: dict[str, Any] = {**window, **({"variant": variant} if variant else {})}
             for what in ("paths", "pages"):
                 response = await client.get(f"/v1/metrics/{what}", params=params)
                 assert response.status_code == 200, response.text

@@ -14,7 +14,7 @@ def test_crashing_child_is_restarted_with_doubling_backoff(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(supervise.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr("helpstream.supervise.time.monotonic", lambda: clock[0])
     supervisor = supervise.Supervisor(os.environ)
     supervisor.add("crasher", [sys.executable, "-c", "raise SystemExit(3)"])
     child = supervisor.children[0]
