@@ -36,6 +36,7 @@ from helpstream.api.routes import (
     support,
 )
 from helpstream.api.routes.keys import KeyCreate
+from helpstream.api.routes.pages import PageIn
 from helpstream.database import create_pool
 from helpstream.logs import install_log_redaction
 from helpstream.retry import open_redis
@@ -110,7 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.api_metrics = ApiMetrics()
     app.add_middleware(HttpMetrics, metrics=app.state.api_metrics)  # outermost: times all
     install_error_handlers(app)
-    install_openapi(app, [ClickIn, ClickBatchIn, SupportEventIn, SupportBatchIn, KeyCreate])
+    install_openapi(app, [ClickIn, ClickBatchIn, SupportEventIn, SupportBatchIn, KeyCreate, PageIn])
 
     # Every router but health's is behind a scope (tests/integration/test_auth.py fails
     # for any route that is neither in helpstream.api.auth.PUBLIC_PATHS nor scoped).

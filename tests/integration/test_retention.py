@@ -116,8 +116,15 @@ async def test_retention_removes_old_rows_on_schedule_and_keeps_window_metrics(
     assert all(m["completed_paths"] > 0 for k, m in metrics_before.items() if k.endswith("paths"))
     minute_rows_before = await _minute_rows(pool, minutes_horizon)
 
-    retention_settings = settings.model_copy(
-        update={"retention_interval_seconds": 0.1, "retention_batch_rows": 7}
+    retention_settings = settings.model_copy(  # the README's production values
+        update={
+            "retain_clicks_days": 30,
+            "retain_paths_days": 30,
+            "retain_minute_rollups_days": 7,
+            "retain_rollups_days": 365,
+            "retention_interval_seconds": 0.1,
+            "retention_batch_rows": 7,
+        }
     )
     stop = asyncio.Event()
     task = asyncio.create_task(

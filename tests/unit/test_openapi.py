@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -83,3 +84,9 @@ def test_tags_are_described_and_no_document_outside_the_repository_is_cited(
     text = json.dumps(schema, ensure_ascii=False)
     for outside in ("contract", "§", "seeds/", "design-notes"):
         assert outside not in text, outside
+
+
+def test_every_schema_reference_resolves(schema: dict[str, Any]) -> None:
+    """A `$ref` to a schema missing from components breaks ReDoc ("Invalid reference token")."""
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(schema)))
+    assert refs - set(schema["components"]["schemas"]) == set()
