@@ -42,7 +42,7 @@ T0 = 1_700_000_000
 def cluster_ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
     """Three cluster-enabled masters on loopback, joined with `redis-cli --cluster create`."""
     root = tmp_path_factory.mktemp("redis-cluster")
-    ports = [free_port() for _ in range(3)]
+    ports = [_cluster_port() for _ in range(3)]
     processes = [_start_node(root, port) for port in ports]
     try:
         nodes = [f"127.0.0.1:{p}" for p in ports]
@@ -67,6 +67,15 @@ def cluster_ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int
             process.terminate()
         for process in processes:
             process.wait(10)
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus (port + 10,000) exists: Redis refuses ports over 55535."""
+    for _ in range(1000):
+        port = free_port()
+        if port <= 55535:
+            return port
+    raise RuntimeError("no free port at or below 55535")
 
 
 def _start_node(root: Path, port: int) -> subprocess.Popen[bytes]:
