@@ -199,18 +199,23 @@ async def copy_baseline(
 
 
 def copy_rows(entries: list[StreamEntry]) -> list[tuple[Any, ...]]:
-    """The clicks rows the worker stores for these entries, for the COPY baseline."""
+    """The clicks rows the worker stores for these entries (one per event key), for the
+    COPY baseline."""
     import uuid
 
     from helpstream.wire import decode_events
 
-    rows: list[tuple[Any, ...]] = []
+    rows: dict[tuple[int, uuid.UUID], tuple[Any, ...]] = {}
     for entry in entries:
         for ts, customer, source, target, resolved, key, variant in decode_events(
             {b"b": entry.payload}
         ):
-            rows.append((customer, uuid.UUID(key), ts, source, target, resolved, variant, False))
-    return rows
+            # Two clicks without an event_id and with the same content share a key: the
+            # worker stores one row for them, and so must the baseline.
+            event_key = uuid.UUID(key)
+            row = (customer, event_key, ts, source, target, resolved, variant, False)
+            rows.setdefault((customer, event_key), row)
+    return list(rows.values())
 
 
 def drain_with_worker(
