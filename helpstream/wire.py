@@ -78,12 +78,12 @@ def click_from_wire(raw: Any) -> ClickEvent:
     if not isinstance(raw, list) or len(raw) != 7:
         raise ValueError("a click on the wire is a list of 7 fields")
     ts, customer_id, source, target, resolved, key, variant = raw
-    for number in (ts, customer_id, source, target):
-        if not isinstance(number, int) or isinstance(number, bool):
-            raise TypeError("click numbers must be integers")
-    if not isinstance(resolved, bool) or not isinstance(variant, str):
+    # Exact type checks (orjson yields exactly these types; `type(True) is int` is False).
+    if not (type(ts) is type(customer_id) is type(source) is type(target) is int):
+        raise TypeError("click numbers must be integers")
+    if type(resolved) is not bool or type(variant) is not str:
         raise TypeError("bad is_resolved or variant")
-    if not isinstance(key, str):
+    if type(key) is not str:
         raise TypeError("the event key must be a string")
     return ClickEvent(uuid.UUID(key), Click(ts, customer_id, source, target, resolved, variant))
 

@@ -231,6 +231,9 @@ def sessionize(clicks: Iterable[Click], timeout: int, tail: Path | None = None) 
 
     for timestamp, same_second in groupby(ordered, key=lambda c: c.timestamp):
         group = list(same_second)
+        if len(group) == 1:  # no tie to settle (most seconds): skip building the queue
+            current = _apply(current, group[0], timeout, paths)
+            continue
         continues = (
             current is not None
             and current.status == "open"
