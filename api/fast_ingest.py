@@ -25,6 +25,7 @@ from helpstream.api.auth import RATE_LIMITED, Guard
 from helpstream.api.buffering import EventBuffer
 from helpstream.api.errors import ServiceUnavailable
 from helpstream.api.models import ClickBatchIn, ClickIn, clock_context
+from helpstream.api.plain_clicks import Routed, plain_clicks
 from helpstream.api.routes.clicks import routed_clicks
 from helpstream.settings import Settings
 
@@ -90,24 +91,35 @@ class FastClickIngest:
             return Answer(503, {"detail": exc.detail}, exc.retry_after)
         if key is None or not key.allows("ingest"):
             return None
-        try:
-            parsed = model.model_validate_json(
-                body, context=clock_context(settings.max_future_skew)
-            )
-        except ValidationError:
-            return None
-        clicks = parsed.events if isinstance(parsed, ClickBatchIn) else [parsed]
-        if len(clicks) > buffer.max_batch_events:
+        routed = _validated(body, model, settings.max_future_skew)
+        if routed is None or len(routed) > buffer.max_batch_events:
             return None
         # Committed from here on: charged once, never handed over.
         retry_after = guard.limiter.hit(key.id, "ingest")
         if retry_after is not None:
             return Answer(429, {"detail": RATE_LIMITED}, retry_after)
         try:
-            accepted = await buffer.buffer("clicks", routed_clicks(clicks))
+            accepted = await buffer.buffer("clicks", routed)
         except ServiceUnavailable as exc:
             return Answer(503, {"detail": exc.detail}, exc.retry_after)
         return Answer(202, {"accepted": accepted.accepted})
+
+
+def _validated(
+    body: bytes, model: type[ClickIn] | type[ClickBatchIn], max_future_skew: int
+) -> Routed | None:
+    """The body's clicks in stream form: the plain form checked directly, anything else
+    by the route's model; None when it is invalid (the route then answers the 422)."""
+    context = clock_context(max_future_skew)
+    plain = plain_clicks(body, batch=model is ClickBatchIn, latest=context["now"] + max_future_skew)
+    if plain is not None:
+        return plain
+    try:
+        parsed = model.model_validate_json(body, context=context)
+    except ValidationError:
+        return None
+    clicks = parsed.events if isinstance(parsed, ClickBatchIn) else [parsed]
+    return list(routed_clicks(clicks))
 
 
 def _bearer(scope: Scope) -> str | None:

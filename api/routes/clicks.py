@@ -20,10 +20,24 @@ router = APIRouter(prefix="/v1/clicks", tags=["clicks"])
 
 def content_key(click: ClickIn) -> str:
     """A UUID-shaped key from the click's content: a retried click without event_id counts
-    once. BLAKE2b rather than uuid5: it is on the hot path of every batch (4× faster)."""
+    once."""
+    return content_key_of(
+        click.customer_id,
+        click.timestamp,
+        click.source_page_id,
+        click.target_page_id,
+        click.is_resolved,
+        click.variant,
+    )
+
+
+def content_key_of(
+    customer_id: int, timestamp: int, source: int, target: int, resolved: bool, variant: str
+) -> str:
+    """`content_key` from the fields. BLAKE2b rather than uuid5: it is on the hot path of
+    every batch (4× faster)."""
     digest = hashlib.blake2b(
-        f"{click.customer_id}:{click.timestamp}:{click.source_page_id}:"
-        f"{click.target_page_id}:{int(click.is_resolved)}:{click.variant}".encode(),
+        f"{customer_id}:{timestamp}:{source}:{target}:{int(resolved)}:{variant}".encode(),
         digest_size=16,
         person=b"helpstream-click",
     ).hexdigest()
