@@ -6,7 +6,7 @@ Baselines, on the same Redis, with entries carrying one event's stream payload:
 * redis-py (asyncio, one connection) executing pipelines of 1,000 XADDs: what a Python
   client can push, for context.
 The app is driven by wrk with pre-generated batch bodies. The ratio is
-median(app events/s) / median(redis-benchmark entries/s); the target is >= 0.25.
+median(app events/s) / median(redis-benchmark entries/s); the target is >= 0.5 (issue 16).
 
     python -m load_tests.ingest_batch [--seconds 8 --rounds 2 --connections 8 --profile]
 """
@@ -33,7 +33,7 @@ from load_tests.wrk_bench import measure, profile, start_target, trim_streams
 from load_tests.wrk_runner import write_lines
 
 NAME = "ingest_batch"
-TARGET_RATIO = 0.25
+TARGET_RATIO = 0.5
 PATH = "/v1/clicks/batch"
 XADD_KEY = "bench:xadd"
 
