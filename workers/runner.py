@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import math
 import os
@@ -203,15 +202,6 @@ def _log_crash(task: asyncio.Task[None]) -> None:
         log.error("%s crashed", task.get_name(), exc_info=task.exception())
 
 
-def _tune_garbage_collector() -> None:
-    """Fewer young-generation collections: a batch builds hundreds of thousands of short-lived
-    tuples and dataclasses, which the default threshold (700 allocations) would scan
-    hundreds of times each, and none of them form reference cycles. What is alive at start
-    (modules, settings, the pool) is frozen out of every later collection."""
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
-
-
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Everything `helpstream worker` does: connect, migrate and check the partition
     count, consume until stopped."""
@@ -219,7 +209,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     pool = await create_pool(database_url, settings, "worker")
     redis = await open_redis(redis_url, settings)
     worker = Worker(settings, pool, redis)
-    _tune_garbage_collector()
     retention = asyncio.create_task(
         run_retention(settings, pool, lambda: 0 in worker.owned, stop), name="retention"
     )

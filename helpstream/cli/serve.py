@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -26,6 +27,17 @@ from helpstream.settings import Settings
 log = logging.getLogger("helpstream")
 
 
+def tune_garbage_collector() -> None:
+    """Fewer young-generation collections in the serving processes. A worker batch or an
+    ingest batch builds hundreds of thousands of short-lived tuples and small objects,
+    which the default threshold (700 allocations) would scan hundreds of times each; few
+    form reference cycles, and those are still collected, every 50,000 allocations. What
+    is alive after start-up (modules, settings) is frozen out of every later collection.
+    Measured: one worker 39k -> 47k events/s (`load_tests.sessionize --events 300000`)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -36,6 +48,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     check_reachable(*require_urls(settings), settings.redis_cluster)
     app = create_app(settings)
+    tune_garbage_collector()
     # Before serving: a wrong partition count ends here with its message, not a traceback.
     asyncio.run(prepare_database_url(settings.require_urls()[0], settings.partitions))
     uvicorn.run(
@@ -64,6 +77,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print(why, file=sys.stdout if healthy else sys.stderr)
         return 0 if healthy else 1
     check_reachable(*require_urls(settings), settings.redis_cluster)
+    tune_garbage_collector()
     run_until_signal(lambda stop: run_worker(settings, stop))
     return 0
 
