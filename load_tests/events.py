@@ -33,6 +33,20 @@ def click_stream(
     return clicks[:events]
 
 
+def delay_some(clicks: list[SentClick], fraction: float, max_shift: int, seed: int) -> None:
+    """Out-of-order arrival: each click, with probability ``fraction``, arrives up to
+    ``max_shift`` positions later in the stream than its event time puts it (in place)."""
+    if fraction <= 0:
+        return
+    rng = random.Random(seed + 1)
+    arrival = [
+        i + (rng.randint(1, max_shift) + 0.5 if rng.random() < fraction else 0)
+        for i in range(len(clicks))
+    ]
+    order = sorted(range(len(clicks)), key=arrival.__getitem__)
+    clicks[:] = [clicks[i] for i in order]
+
+
 def single_bodies(clicks: Sequence[SentClick]) -> list[bytes]:
     """One `POST /v1/clicks` body per click."""
     return [orjson.dumps(c.body()) for c in clicks]

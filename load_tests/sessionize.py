@@ -30,7 +30,13 @@ from helpstream.streams import parse_id
 from load_tests.args import add_common_arguments, bench_main
 from load_tests.base import BenchError
 from load_tests.cpu import CpuMeter
-from load_tests.events import StreamEntry, click_stream, stream_entries
+from load_tests.events import (
+    CLICKS_PER_CUSTOMER,
+    StreamEntry,
+    click_stream,
+    delay_some,
+    stream_entries,
+)
 from load_tests.isolation import BenchEnv
 from load_tests.output import median, num, stage, table, verdict, write_results
 from load_tests.processes import run_async
@@ -61,6 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=100,
         help="clicks per simulated POST: one stream entry per (request, partition)",
     )
+    parser.add_argument(
+        "--clicks-per-customer",
+        type=int,
+        default=CLICKS_PER_CUSTOMER,
+        help="path length knob: clicks each customer makes (customers = events / this)",
+    )
+    parser.add_argument(
+        "--out-of-order",
+        type=float,
+        default=0.0,
+        help="fraction of clicks that arrive up to --max-shift positions late",
+    )
+    parser.add_argument("--max-shift", type=int, default=2000, help="see --out-of-order")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--copy-rounds", type=int, default=3, help="COPY baseline repetitions")
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="give up draining after this long (s)"
@@ -221,18 +241,23 @@ def copy_rows(entries: list[StreamEntry]) -> list[tuple[Any, ...]]:
 def drain_with_worker(
     env: BenchEnv, progress: Progress, args: argparse.Namespace, profile_tag: str | None
 ) -> tuple[dict[str, Any], ProfileSummary | None]:
-    worker = env.start_worker()
+    workers = [env.start_worker(f"worker{i}") for i in range(args.workers)]
     meter = CpuMeter(
-        {"worker": [worker.pid], "postgres": env.postgres_pids, "redis": env.redis_pid()}
+        {
+            "worker": [w.pid for w in workers],
+            "postgres": env.postgres_pids,
+            "redis": env.redis_pid(),
+        }
     )
-    profiler: AbstractContextManager[Any] = (
-        Profiler(worker, profile_tag, max_seconds=args.timeout) if profile_tag else nullcontext()
-    )
+    profiler: AbstractContextManager[Any] = nullcontext()
+    if profile_tag:
+        profiler = Profiler(workers[0], profile_tag, max_seconds=args.timeout)
     with profiler as active:
         result = run_async(drain(env.database_url, progress, args.timeout, args.poll, meter))
-    if not worker.alive():
-        raise BenchError(f"the worker died:\n{worker.log_tail()}")
-    env.stop(worker)
+    for w in workers:
+        if not w.alive():
+            raise BenchError(f"a worker died:\n{w.log_tail()}")
+        env.stop(w)
     summary = active.summary() if profile_tag else None
     return result, summary
 
@@ -240,7 +265,8 @@ def drain_with_worker(
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with BenchEnv(args, NAME) as env:
         with stage(f"generating {num(args.events)} clicks, {args.request_size} per request"):
-            clicks = click_stream(args.events, args.seed)
+            clicks = click_stream(args.events, args.seed, args.clicks_per_customer)
+            delay_some(clicks, args.out_of_order, args.max_shift, args.seed)
             entries = stream_entries(clicks, args.request_size, env.partitions)
             rows = copy_rows(entries)
         with stage(f"COPY baseline: {num(len(rows))} rows x {args.copy_rounds}"):
@@ -284,7 +310,9 @@ def _report(
     cpu = result["cpu_cores"]
     print(
         f"\n{NAME}: {num(args.events)} clicks in {num(entries)} stream entries "
-        f"({args.request_size} clicks per request, {args.partitions} partitions), one worker"
+        f"({args.request_size} clicks per request, {args.partitions} partitions, "
+        f"{args.clicks_per_customer} clicks per customer, {args.out_of_order:.0%} out of "
+        f"order), {args.workers} worker(s)"
     )
     print(
         table(
