@@ -62,6 +62,28 @@ def test_tie_order_equals_the_reference(group: list[Click], last_page: int | Non
     assert list(_tie_order(group, last_page)) == list(reference_tie_order(group, last_page))
 
 
+def test_a_page_whose_last_incoming_click_is_taken_starts_a_chain_again() -> None:
+    """0 -> 1 is taken first (it leaves the current page 0); 1 -> 0 follows. With 1 -> 0
+    taken, nothing but the self-loop 1 -> 1 targets page 1 any more, so among the resolved
+    clicks the self-loop starts a chain and comes before the other 1 -> 0. Getting there
+    needs the queue's per-click counts exact: a count that never reaches zero leaves 1 -> 0
+    listed as targeting page 1 after it is gone (found by mutation testing)."""
+    group = [
+        Click(100, 1, 1, 1, True, "a"),
+        Click(100, 1, 1, 0, True, "a"),
+        Click(100, 1, 1, 0, False, "a"),
+        Click(100, 1, 0, 1, False, "a"),
+    ]
+    expected = list(reference_tie_order(group, 0))
+    assert [(c.source, c.target, c.resolved) for c in expected] == [
+        (0, 1, False),
+        (1, 0, False),
+        (1, 1, True),
+        (1, 0, True),
+    ]
+    assert list(_tie_order(group, 0)) == expected
+
+
 @settings(max_examples=200, deadline=None)
 @given(group=same_second(2, 8), last_page=st.one_of(st.none(), st.integers(0, 2)))
 def test_tie_order_is_a_permutation_independent_of_arrival(
