@@ -30,6 +30,9 @@ b1) run b1 db/queries/page_metrics.sql "generate_series(2, p.path_length - 1)" "
 b2) run b2 db/queries/page_metrics.sql "generate_series(2, p.path_length - 1)" "generate_series(3, p.path_length - 1)" $W::test_windows_are_exact_to_the_second ;;
 b3) run b3 db/queries/page_metrics.sql "AND (end_ts BETWEEN \$4 AND \$5 OR end_ts BETWEEN \$6 AND \$7)" "AND (end_ts > \$4 AND end_ts <= \$5 OR end_ts BETWEEN \$6 AND \$7)" $W::test_windows_are_exact_to_the_second ;;
 c) run c api/routes/clicks.py "key = str(click.event_id) if click.event_id is not None else content_key(click)" "key = content_key(click)" $P::test_distinct_event_ids_with_equal_content_are_two_clicks ;;
+c2) run c2 api/plain_clicks.py "    if event_id is None:
+        key = content_key_of(" "    if True:
+        key = content_key_of(" $P::test_distinct_event_ids_with_equal_content_are_two_clicks ;;
 d) run d api/ratelimit.py "if window.known + window.pending >= limit:" "if window.known + window.pending > limit:" tests/unit/test_ratelimit.py ;;
 d2) run d2 api/ratelimit.py "if window.known + window.pending >= limit:" "if window.known + window.pending > limit:" $P::test_read_limit_is_exact_within_one_second $P::test_click_ingest_allows_exactly_the_limit_through_the_fast_path ;;
 e) run e api/fast_ingest.py 'retry_after = guard.limiter.hit(key.id, "ingest")' 'retry_after = None' $P::test_click_ingest_allows_exactly_the_limit_through_the_fast_path ;;
@@ -43,5 +46,5 @@ i) run i workers/sessionizer.py "        current.pages.append(click.source)
 j) run j workers/sessionizer.py "and click.timestamp - current.end_ts > timeout" "and click.timestamp - current.end_ts >= timeout" ${2:-$W $R} ;;
 k) run k workers/clicks.py "tail.status == \"abandoned\" and earliest - tail.end_ts > timeout" "tail.status == \"abandoned\" and earliest - tail.end_ts >= timeout" ${2:-$Q} ;;
 l) run l workers/clicks.py "WHERE NOT c.late AND c.ts >= n.cut" "WHERE NOT c.late AND c.ts > n.cut" ${2:-$R} ;;
-*) echo "usage: $0 a|b1|b2|b3|c|d|d2|e|f|g|h|i|j|k|l [tests]"; exit 2 ;;
+*) echo "usage: $0 a|b1|b2|b3|c|c2|d|d2|e|f|g|h|i|j|k|l [tests]"; exit 2 ;;
 esac
