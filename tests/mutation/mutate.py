@@ -52,6 +52,7 @@ SESSIONIZER_TESTS = (  # fastest first: with -x most mutants die in the first se
     "tests/unit/test_sessionizer_rules.py",
     "tests/unit/test_oracle.py",
     "tests/unit/test_sessionizer_properties.py",
+    "tests/unit/test_tie_order.py",
 )
 CODEC_TESTS = ("tests/unit/test_wire_codec.py",)
 
@@ -78,6 +79,12 @@ TARGETS = (
         "helpstream/streams.py",
         ("stream_key", "dead_letter_key", "stats_key", "parse_id"),
         CODEC_TESTS,
+    ),
+    Target(
+        "plain-clicks",
+        "helpstream/api/plain_clicks.py",
+        ("plain_clicks", "_plain_click"),
+        ("tests/unit/test_plain_clicks.py",),
     ),
     Target(
         "ratelimit",

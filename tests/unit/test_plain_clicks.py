@@ -158,3 +158,29 @@ def test_what_the_short_path_leaves_to_the_models() -> None:
     assert _plain(orjson.dumps({"events": []}), batch=True) is None
     assert _plain(orjson.dumps([base]), batch=True) is None
     assert _plain(orjson.dumps({"events": [base] * 10_001}), batch=True) is None
+
+
+def test_the_bounds_themselves_take_the_short_path() -> None:
+    """Every bound is inclusive, as in the models: values on it are plain too."""
+    latest = float(TIMESTAMP_MAX)
+    context = clock_context(SKEW, now=latest - SKEW)
+    for doc in (
+        {"timestamp": 0, "customer_id": 0, "source_page_id": 0, "target_page_id": 0},
+        {
+            "timestamp": TIMESTAMP_MAX,
+            "customer_id": BIGINT_MAX,
+            "source_page_id": BIGINT_MAX,
+            "target_page_id": BIGINT_MAX,
+            "variant": "v" * 64,
+        },
+    ):
+        body = orjson.dumps(doc)
+        plain = plain_clicks(body, batch=False, latest=latest)
+        assert plain is not None, doc
+        by_model = ClickIn.model_validate_json(body, context=context)
+        assert plain == list(routed_clicks([by_model]))
+    full = {
+        "events": [{"timestamp": 1, "customer_id": 2, "source_page_id": 3, "target_page_id": 4}]
+    }
+    full["events"] *= 10_000
+    assert len(_plain(orjson.dumps(full), batch=True) or []) == 10_000
