@@ -51,6 +51,16 @@ def test_click_round_trip(
     assert click_from_wire(orjson.loads(orjson.dumps(wire))) == event
 
 
+@pytest.mark.parametrize(
+    "wire",
+    [[10, 1, 2, 3, False, KEY], [10, 1, 2, 3, False, KEY, "v", 0], {str(i): i for i in range(7)}],
+)
+def test_a_click_of_the_wrong_shape_is_named_in_the_dead_letter_reason(wire: Any) -> None:
+    """The message becomes the dead letter's reason: it says what the shape should be."""
+    with pytest.raises(ValueError, match="a click on the wire is a list of 7 fields"):
+        click_from_wire(wire)
+
+
 @pytest.mark.parametrize("position", [0, 1, 2, 3])
 @pytest.mark.parametrize("bad", [True, False, 1.0, "1", None])
 def test_click_numbers_must_be_integers(position: int, bad: Any) -> None:
