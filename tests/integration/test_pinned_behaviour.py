@@ -118,21 +118,23 @@ async def test_distinct_event_ids_with_equal_content_are_two_clicks(
     pool: asyncpg.Pool,
     settings: Settings,
 ) -> None:
-    """`event_id` is the identity when given: a double click is two events (§3). The third
-    click's event_id is a valid UUID in a form the ingest short path leaves to the models
-    (32 hex digits), so both ways into the stream are held to it."""
+    """`event_id` is the identity when given: a double click is two events (§3). Clicks c
+    and d give theirs in a valid form the ingest short path leaves to the models (32 hex
+    digits), so both ways into the stream are held to it."""
     a = body(T, 4, 1, 2, event_id="00000000-0000-4000-8000-00000000000a")
     b = body(T, 4, 1, 2, event_id="00000000-0000-4000-8000-00000000000b")
     c = body(T, 4, 1, 2, event_id="0000000000004000800000000000000c")
+    d = body(T, 4, 1, 2, event_id="0000000000004000800000000000000d")
     await post(api, a)
     await post(api, b, a)  # and a's retry, counted once
     await post(api, c)
-    await post(api, c, a)
+    await post(api, d, c, a)
     await wait_drained(redis, pool, settings.partitions)
-    want = [x.api() for x in oracle.all_paths([oclick(a), oclick(b), oclick(c)], TIMEOUT)]
-    assert [x["path"] for x in want] == [[1, 2, 1, 2, 1, 2]]
+    clicks = [oclick(e) for e in (a, b, c, d)]
+    want = [x.api() for x in oracle.all_paths(clicks, TIMEOUT)]
+    assert [x["path"] for x in want] == [[1, 2, 1, 2, 1, 2, 1, 2]]
     assert await all_paths(api) == want
-    assert await pool.fetchval("SELECT count(*) FROM clicks WHERE customer_id = 4") == 3
+    assert await pool.fetchval("SELECT count(*) FROM clicks WHERE customer_id = 4") == 4
 
 
 async def test_retries_across_batches_count_once(

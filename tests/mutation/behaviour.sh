@@ -36,7 +36,13 @@ c2) run c2 api/plain_clicks.py "    if event_id is None:
 d) run d api/ratelimit.py "if window.known + window.pending >= limit:" "if window.known + window.pending > limit:" tests/unit/test_ratelimit.py ;;
 d2) run d2 api/ratelimit.py "if window.known + window.pending >= limit:" "if window.known + window.pending > limit:" $P::test_read_limit_is_exact_within_one_second $P::test_click_ingest_allows_exactly_the_limit_through_the_fast_path ;;
 e) run e api/fast_ingest.py 'retry_after = guard.limiter.hit(key.id, "ingest")' 'retry_after = None' $P::test_click_ingest_allows_exactly_the_limit_through_the_fast_path ;;
-f) run f api/routes/paths.py 'AND ($2::text IS NULL OR status = $2)' 'AND ($2::text IS NULL OR true)' $P::test_paths_status_filter ;;
+f) run f api/routes/paths.py 'AND ($2::text IS NULL OR status = $2)
+      AND ($3::text IS NULL OR variant = $3)
+"""
+_FIRST_PAGE' 'AND ($2::text IS NULL OR true)
+      AND ($3::text IS NULL OR variant = $3)
+"""
+_FIRST_PAGE' $P::test_paths_status_filter ;;
 g) run g workers/consumer.py "            pipe.xtrim(key, minid=self.offsets[kind][0], approximate=False)
 " "" $P::test_applied_entries_are_trimmed_from_the_stream ;;
 h) run h db/queries/report_resolution_time_by_month.sql "to_timestamp(first_message_at) AT TIME ZONE 'UTC'" "to_timestamp(first_message_at)" $P::test_months_are_utc_whatever_the_database_time_zone ;;
