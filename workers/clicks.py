@@ -39,21 +39,21 @@ async def apply_clicks(
     stream_time: int | None,
 ) -> int | None:
     """Apply one batch (in arrival order); returns the partition's new stream time."""
-    unique = _first_deliveries(events)
-    customers = sorted({e.click.customer_id for e in unique})
+    # A repeated key is a repeated delivery, whatever its content: only the first counts,
+    # for lateness too (a reused event_id must not move its customer's newest click).
+    fresh = await _not_stored(conn, _first_deliveries(events))
+    customers = sorted({e.click.customer_id for e in fresh})
     tails = {p.customer_id: (path_id, p) for path_id, p in await _fetch_tails(conn, customers)}
 
     # Arrival order (stream order, then position in the request) decides lateness, so
     # how events were grouped into requests or worker batches never changes it.
-    late_flags = _classify_late(unique, tails, cfg.allowed_lateness)
-    fresh_keys = await _insert_clicks(conn, unique, late_flags)
+    late_flags = _classify_late(fresh, tails, cfg.allowed_lateness)
+    await _store_clicks(conn, fresh, late_flags)
 
     delta = RollupDelta(cfg.partition)
     fresh_by_customer: dict[int, list[Click]] = defaultdict(list)
     late_count = 0
-    for event, late in zip(unique, late_flags, strict=True):
-        if event.event_key not in fresh_keys.get(event.click.customer_id, ()):
-            continue
+    for event, late in zip(fresh, late_flags, strict=True):
         if late:
             late_count += 1
             delta.add_late(event.click.variant, event.click.timestamp)
@@ -179,32 +179,63 @@ def _classify_late(
     return flags
 
 
-async def _insert_clicks(
-    conn: asyncpg.Connection, events: list[ClickEvent], late: list[bool]
-) -> dict[int, set[uuid.UUID]]:
-    """Store the clicks; returns, per customer, the keys that were not stored before."""
-    rows = await conn.fetch(
+async def _not_stored(conn: asyncpg.Connection, events: list[ClickEvent]) -> list[ClickEvent]:
+    """The events whose key is not in `clicks` yet (``events`` holds each key once), in order.
+
+    Looked up first so that the clicks can be stored by COPY, which cannot skip conflicting
+    rows. Nobody else inserts this partition's customers while this transaction runs (its
+    first statement took the partition's offset row, and another owner's compare-and-set
+    waits for it and fails), so the keys found absent stay absent until the commit.
+    """
+    stored = await conn.fetch(
         """
-        INSERT INTO clicks (customer_id, event_key, ts, source_page_id, target_page_id,
-                            is_resolved, variant, late)
-        SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[],
-                             $5::bigint[], $6::boolean[], $7::text[], $8::boolean[])
-        ON CONFLICT (customer_id, event_key) DO NOTHING
-        RETURNING customer_id, event_key
+        SELECT c.customer_id, c.event_key FROM clicks c
+        JOIN unnest($1::bigint[], $2::uuid[]) AS n(customer_id, event_key)
+          USING (customer_id, event_key)
         """,
         [e.click.customer_id for e in events],
         [e.event_key for e in events],
-        [e.click.timestamp for e in events],
-        [e.click.source for e in events],
-        [e.click.target for e in events],
-        [e.click.resolved for e in events],
-        [e.click.variant for e in events],
-        late,
     )
-    fresh: dict[int, set[uuid.UUID]] = defaultdict(set)
-    for row in rows:
-        fresh[row["customer_id"]].add(row["event_key"])
-    return fresh
+    if not stored:
+        return events
+    known = {(r[0], r[1]) for r in stored}
+    return [e for e in events if (e.click.customer_id, e.event_key) not in known]
+
+
+async def _store_clicks(
+    conn: asyncpg.Connection, events: list[ClickEvent], late: list[bool]
+) -> None:
+    if not events:
+        return
+    await conn.copy_records_to_table(
+        "clicks",
+        records=[
+            (
+                e.click.customer_id,
+                e.event_key,
+                e.click.timestamp,
+                e.click.source,
+                e.click.target,
+                e.click.resolved,
+                e.click.variant,
+                flag,
+            )
+            for e, flag in zip(events, late, strict=True)
+        ],
+        columns=_CLICK_COLUMNS,
+    )
+
+
+_CLICK_COLUMNS = [
+    "customer_id",
+    "event_key",
+    "ts",
+    "source_page_id",
+    "target_page_id",
+    "is_resolved",
+    "variant",
+    "late",
+]
 
 
 _PATH_COLUMNS = "path_id, customer_id, variant, start_ts, end_ts, pages, status"
@@ -314,24 +345,37 @@ async def _replace_paths(
         await conn.execute("DELETE FROM paths WHERE path_id = ANY($1::bigint[])", removed_ids)
     if not paths:
         return
-    await conn.execute(
-        """
-        INSERT INTO paths (customer_id, partition, variant, start_ts, end_ts, pages,
-                           path_length, status, has_turnaround)
-        SELECT cid, $1, v, s, e, pg::bigint[], l, st, ht
-        FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
-                    $7::int[], $8::text[], $9::boolean[]) AS n(cid, v, s, e, pg, l, st, ht)
-        """,
-        partition,
-        [p.customer_id for p in paths],
-        [p.variant for p in paths],
-        [p.start_ts for p in paths],
-        [p.end_ts for p in paths],
-        ["{" + ",".join(map(str, p.pages)) + "}" for p in paths],
-        [p.length for p in paths],
-        [p.status for p in paths],
-        [p.has_turnaround for p in paths],
+    await conn.copy_records_to_table(
+        "paths",
+        records=[
+            (
+                p.customer_id,
+                partition,
+                p.variant,
+                p.start_ts,
+                p.end_ts,
+                p.pages,
+                p.length,
+                p.status,
+                p.has_turnaround,
+            )
+            for p in paths
+        ],
+        columns=_PATH_INSERT_COLUMNS,
     )
+
+
+_PATH_INSERT_COLUMNS = [
+    "customer_id",
+    "partition",
+    "variant",
+    "start_ts",
+    "end_ts",
+    "pages",
+    "path_length",
+    "status",
+    "has_turnaround",
+]
 
 
 async def close_idle_paths(

@@ -168,6 +168,30 @@ async def test_retries_across_batches_count_once(
     assert (metrics["completed_paths"], metrics["average_path_length"]) == (1, 4.0)
 
 
+async def test_a_reused_event_id_counts_once_for_lateness_too(
+    api: httpx.AsyncClient,
+    worker: WorkerHandle,
+    redis: RedisClient,
+    pool: asyncpg.Pool,
+    settings: Settings,
+) -> None:
+    """Deliveries with the same event_id count once (§2), whatever the later ones say: a
+    second delivery with a much newer timestamp must not make a click behind it late."""
+    key = "5f0c2a1e-8d3b-4c6a-9e7f-1a2b3c4d5e6f"
+    first = body(T, 9, 1, 2, event_id=key)
+    await post(api, first)
+    await wait_drained(redis, pool, settings.partitions)
+    reused = body(T + 1000, 9, 7, 8, event_id=key)  # same id, other content: a repeat
+    behind = body(T + 5, 9, 2, 3, event_id="5f0c2a1e-8d3b-4c6a-9e7f-1a2b3c4d5e70")
+    await post(api, reused, behind)
+    await wait_drained(redis, pool, settings.partitions)
+    want = [x.api() for x in oracle.all_paths([oclick(first), oclick(behind)], TIMEOUT)]
+    assert [x["path"] for x in want] == [[1, 2, 3]]
+    assert await settled(api, want) == want
+    assert await pool.fetchval("SELECT count(*) FROM clicks WHERE late") == 0
+    assert await pool.fetchval("SELECT count(*) FROM clicks WHERE customer_id = 9") == 2
+
+
 async def test_paths_status_filter(
     api: httpx.AsyncClient,
     worker: WorkerHandle,
