@@ -1,8 +1,11 @@
 """The events as the workers see them after decoding (see `helpstream.wire` for the codec).
 
 Clicks are what the sessionizer folds; help-desk events are what the ticket projection
-applies. Both are plain frozen dataclasses: cheap to build, hashable, no validation here
-(the API validates on the way in, the codec checks types on the way out).
+applies. Both are plain dataclasses: hashable, no validation here (the API validates on the
+way in, the codec checks types on the way out). Clicks are built once per event in the
+worker's hottest loop, so they are hashable by value (``unsafe_hash``) rather than
+``frozen``: a frozen dataclass's ``__init__`` sets each field through
+``object.__setattr__``, which made building a click 3.5x slower. Nothing mutates them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import orjson
 from helpstream.constants import DEFAULT_VARIANT
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Click:
     """One click event, as the sessionizer needs it (de-duplicated upstream)."""
 
@@ -28,7 +31,7 @@ class Click:
     variant: str = DEFAULT_VARIANT
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ClickEvent:
     """A click as it travels through the stream, with its de-duplication key."""
 

@@ -92,6 +92,41 @@ def test_click_bad_key_or_arity(wire: list[Any]) -> None:
         click_from_wire(wire)
 
 
+def _key_spellings() -> st.SearchStrategy[str]:
+    """Keys as a client or an older entry may spell them, and near misses."""
+    canonical = st.uuids().map(str)
+    spelled = st.tuples(canonical, st.sampled_from(["", "{}", "urn:uuid:", "upper", "hex"]))
+    return st.one_of(
+        spelled.map(lambda p: _spell(*p)),
+        st.text(alphabet="0123456789abcdefABCDEF-{}:urnid ", max_size=45),
+    )
+
+
+def _spell(key: str, how: str) -> str:
+    if how == "{}":
+        return "{" + key + "}"
+    if how == "upper":
+        return key.upper()
+    if how == "hex":
+        return key.replace("-", "")
+    return how + key
+
+
+@given(_key_spellings())
+def test_event_keys_parse_exactly_as_uuid_does(text: str) -> None:
+    """The C-parsed fast path for keys accepts and refuses what `uuid.UUID` does."""
+    try:
+        expected = uuid.UUID(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            codec.event_key(text)
+        return
+    parsed = codec.event_key(text)
+    assert parsed == expected
+    assert hash(parsed) == hash(expected)
+    assert str(parsed) == str(expected)
+
+
 def test_click_accepts_both_resolved_values() -> None:
     for resolved in (True, False):
         event = click_from_wire([10, 1, 2, 3, resolved, KEY, "v"])
