@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample-every", type=int, default=5, help="probe every n-th batch")
     parser.add_argument("--poll", type=float, default=0.02, help="visibility poll interval (s)")
     parser.add_argument(
+        "--window", type=float, default=5.0, help="width of the per-window table rows (s)"
+    )
+    parser.add_argument(
         "--visibility-timeout", type=float, default=10.0, help="give up on a probe after (s)"
     )
     parser.add_argument("--read-keys", type=int, default=8, help="read keys polls rotate over")
@@ -84,6 +87,8 @@ class Tally:
     # (t, open paths, dead tuples in `paths`): per-batch statements that scan open paths or
     # walk bloated indexes get slower as these grow.
     paths_state: list[tuple[float, int, int]] = field(default_factory=list)
+    # (t, Redis used_memory bytes): flat while the worker keeps up and trims what it applied.
+    redis_memory: list[tuple[float, int]] = field(default_factory=list)
 
 
 def plan(args: argparse.Namespace) -> tuple[list[bytes], list[Probe | None]]:
@@ -118,9 +123,11 @@ async def watch_backlog(
             async with client.pipeline(transaction=False) as pipe:
                 for partition in range(partitions):
                     pipe.xlen(stream_key(partition, "clicks"))
-                lengths = await pipe.execute()
+                pipe.info("memory")
+                *lengths, memory = await pipe.execute()
             now = round(time.monotonic() - started, 1)
             tally.backlog.append((now, int(sum(lengths))))
+            tally.redis_memory.append((now, int(memory["used_memory"])))
             row = await conn.fetchrow(
                 "SELECT (SELECT count(*) FROM paths WHERE status = 'open') AS open,"
                 " (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'paths') AS dead"
@@ -318,7 +325,8 @@ def _report(
     if latencies and lost:
         p99 = max(p[99], args.visibility_timeout) if lost / len(sampled) > 0.01 else p[99]
     windows = []
-    width = 5.0
+    width = args.window
+    window_p99s = []
     for start in range(0, int(sending + 1), int(width)):
         in_window = [
             p.visible - p.acked
@@ -327,6 +335,8 @@ def _report(
         ]
         if in_window:
             state = [s for s in tally.paths_state if s[0] <= start + width]
+            memory = [m for t, m in tally.redis_memory if t <= start + width]
+            window_p99s.append(percentile(in_window, 99))
             windows.append(
                 [
                     f"{start}-{start + width:.0f}s",
@@ -335,6 +345,7 @@ def _report(
                     f"{percentile(in_window, 99) * 1000:.0f}",
                     f"{state[-1][1]:,}" if state else "-",
                     f"{state[-1][2]:,}" if state else "-",
+                    f"{memory[-1] / 2**20:.1f}" if memory else "-",
                 ]
             )
     print(
@@ -379,6 +390,16 @@ def _report(
                     "",
                 ],
                 [
+                    "worst window p99 (ms)",
+                    f"{max(window_p99s, default=float('nan')) * 1000:.0f}",
+                    f"over {len(window_p99s)} windows of {width:.0f}s",
+                ],
+                [
+                    "Redis used_memory (MiB)",
+                    _memory_range(tally.redis_memory),
+                    "first / max / last sample (flat = bounded)",
+                ],
+                [
                     "stream backlog (entries)",
                     f"{backlog_end:,}",
                     f"at the end; max {backlog_max:,} (growing = the worker falls behind)",
@@ -396,7 +417,15 @@ def _report(
     if windows:
         print(
             table(
-                ["window", "probes", "p50 ms", "p99 ms", "open paths", "dead path tuples"],
+                [
+                    "window",
+                    "probes",
+                    "p50 ms",
+                    "p99 ms",
+                    "open paths",
+                    "dead path tuples",
+                    "redis MiB",
+                ],
                 windows,
             )
         )
@@ -435,6 +464,8 @@ def _report(
         },
         "backlog": tally.backlog,
         "paths_state": tally.paths_state,
+        "redis_memory": tally.redis_memory,
+        "worst_window_p99_s": round(max(window_p99s, default=0.0), 4),
         "cpu_cores": cpu,
         "latencies_s": [round(x, 4) for x in latencies],
         "profiles": [vars(s) for s in summaries],
@@ -442,6 +473,13 @@ def _report(
     path = write_results(NAME, payload)
     print(f"results: {path}")
     return payload
+
+
+def _memory_range(samples: list[tuple[float, int]]) -> str:
+    if not samples:
+        return "-"
+    mib = [m / 2**20 for _, m in samples]
+    return f"{mib[0]:.1f} / {max(mib):.1f} / {mib[-1]:.1f}"
 
 
 def main(argv: list[str] | None = None) -> int:
