@@ -20,7 +20,7 @@ from helpstream.api.ratelimit import counter_key
 from helpstream.api.routemap import iter_routes
 from helpstream.keys import KEY_PATTERN, SCOPES, create_key
 from helpstream.settings import Settings
-from helpstream.streams import RedisClient
+from helpstream.streams import RedisClient, stream_key
 from tests.conftest import bearer, serve
 from tests.route_audit import route_scopes, unscoped_routes
 
@@ -329,3 +329,29 @@ async def test_cors_is_off_by_default_and_allows_configured_origins(
             "/v1/paths", headers={**preflight, "Origin": "https://evil.example"}
         )
         assert evil.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+async def test_click_posts_from_a_browser_get_the_cors_headers(
+    settings: Settings, api_keys: dict[str, str], redis: RedisClient
+) -> None:
+    """The click fast path runs outside the CORS middleware: it must leave a request with an
+    Origin header to it, so a page's own POST gets the headers (and is still stored)."""
+    configured = settings.model_copy(update={"cors_origins": "https://dash.example"})
+    click = {
+        "timestamp": int(time.time()),
+        "customer_id": 5,
+        "source_page_id": 1,
+        "target_page_id": 2,
+    }
+    async with serve(configured) as url, httpx.AsyncClient(base_url=url) as client:
+        headers = {**bearer(api_keys["ingest"]), "Origin": "https://dash.example"}
+        response = await client.post("/v1/clicks", json=click, headers=headers)
+        assert response.status_code == 202, response.text
+        assert response.headers["access-control-allow-origin"] == "https://dash.example"
+        plain = await client.post("/v1/clicks", json=click, headers=bearer(api_keys["ingest"]))
+        assert plain.status_code == 202
+        assert "access-control-allow-origin" not in plain.headers
+    entries = 0
+    for partition in range(settings.partitions):
+        entries += await redis.xlen(stream_key(partition, "clicks"))
+    assert entries == 2
