@@ -23,12 +23,16 @@ CLICKS_PER_CUSTOMER = 10
 
 
 def click_stream(
-    events: int, seed: int, clicks_per_customer: int = CLICKS_PER_CUSTOMER
+    events: int,
+    seed: int,
+    clicks_per_customer: int = CLICKS_PER_CUSTOMER,
+    path_clicks: int | None = None,
 ) -> list[SentClick]:
-    """`events` clicks of `events / clicks_per_customer` customers, in event-time order."""
+    """`events` clicks of `events / clicks_per_customer` customers, in event-time order
+    (paths of exactly `path_clicks` clicks when given; see `tests.traffic.generate`)."""
     rng = random.Random(seed)
     customers = max(1, -(-events // clicks_per_customer))
-    clicks = generate(rng, customers, clicks_per_customer)
+    clicks = generate(rng, customers, clicks_per_customer, path_clicks=path_clicks)
     clicks.sort(key=lambda c: (c.click.timestamp, c.click.customer_id))
     return clicks[:events]
 

@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="path length knob: clicks each customer makes (customers = events / this)",
     )
     parser.add_argument(
+        "--path-clicks",
+        type=int,
+        default=None,
+        help="long paths: every path exactly this many clicks (resolved by its last one, "
+        "no gap over the timeout); default: the generator's mix (about 5 pages a path)",
+    )
+    parser.add_argument(
         "--out-of-order",
         type=float,
         default=0.0,
@@ -265,7 +272,9 @@ def drain_with_worker(
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with BenchEnv(args, NAME) as env:
         with stage(f"generating {num(args.events)} clicks, {args.request_size} per request"):
-            clicks = click_stream(args.events, args.seed, args.clicks_per_customer)
+            clicks = click_stream(
+                args.events, args.seed, args.clicks_per_customer, args.path_clicks
+            )
             delay_some(clicks, args.out_of_order, args.max_shift, args.seed)
             entries = stream_entries(clicks, args.request_size, env.partitions)
             rows = copy_rows(entries)
@@ -311,8 +320,9 @@ def _report(
     print(
         f"\n{NAME}: {num(args.events)} clicks in {num(entries)} stream entries "
         f"({args.request_size} clicks per request, {args.partitions} partitions, "
-        f"{args.clicks_per_customer} clicks per customer, {args.out_of_order:.0%} out of "
-        f"order), {args.workers} worker(s)"
+        f"{args.clicks_per_customer} clicks per customer, "
+        f"{f'paths of {args.path_clicks} clicks, ' if args.path_clicks else ''}"
+        f"{args.out_of_order:.0%} out of order), {args.workers} worker(s)"
     )
     print(
         table(

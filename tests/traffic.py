@@ -59,19 +59,22 @@ def generate(
     clicks_per_customer: int,
     start: int = 1_700_000_000,
     timeout: int = 1800,
+    path_clicks: int | None = None,
 ) -> list[SentClick]:
     """Clicks in event-time order per customer, with the cases the rules are exact about.
 
     Besides ordinary steps: same-second clicks (chains followed within one second, double
     clicks that are two events), gaps of exactly ``timeout`` (the path goes on) and of
     ``timeout + 1`` (it is abandoned), browser-back steps and straight-back turnarounds.
+    With ``path_clicks`` (benchmarks of long paths), every path is that many clicks long:
+    only its last click resolves it, and no gap is longer than the timeout.
     """
     sent: list[SentClick] = []
     for customer_id in range(customers):
         variant = "A" if customer_id % 2 else "B"
         ts = start + rng.randrange(0, 600)
         page, previous = 0, None
-        for _ in range(clicks_per_customer):
+        for n in range(clicks_per_customer):
             roll = rng.random()
             if roll < 0.15 and previous is not None:
                 target = previous  # straight back: a turnaround at `page`
@@ -80,6 +83,8 @@ def generate(
             else:
                 target = rng.choice(SITE[page])
             resolved = rng.random() < 0.12
+            if path_clicks is not None:
+                resolved = (n + 1) % path_clicks == 0
             click = Click(ts, customer_id, page, target, resolved, variant)
             sent.append(SentClick(click, _event_id(rng)))
             if rng.random() < 0.03:  # a double click: another event with the same content
@@ -87,7 +92,8 @@ def generate(
             previous, page = page, target
             if resolved:
                 page, previous = rng.choice([0, 1, 2]), None
-            ts += _gap(rng, timeout)
+            gap = _gap(rng, timeout)
+            ts += gap if path_clicks is None or gap <= timeout else rng.randrange(1, 400)
     return sent
 
 
