@@ -147,6 +147,9 @@ class BacklogMonitor:
         self.writer = writer
         self.interval = interval
         self.lengths: dict[str, int] = {}
+        # Kinds with a partition stream over `max_entries`, decided at each measurement
+        # rather than per request (every ingest request asks).
+        self.over_entries: set[str] = set()
         self.measured_bytes: dict[str, int] = dict.fromkeys(KINDS, 0)
         self._written_at_measure: dict[str, int] = dict.fromkeys(KINDS, 0)
         self._task: asyncio.Task[None] | None = None
@@ -162,8 +165,7 @@ class BacklogMonitor:
         """Whether ingest of ``kind`` should answer 503 now."""
         if self.backlog_bytes(kind) > self.max_bytes.get(kind, 2**63):
             return True
-        suffix = f":{kind}"  # the deprecated bound in entries per partition stream
-        return any(n > self.max_entries for key, n in self.lengths.items() if key.endswith(suffix))
+        return kind in self.over_entries  # the deprecated bound in entries per stream
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="backlog-monitor")
@@ -186,6 +188,11 @@ class BacklogMonitor:
         for (_, kind), size in zip(keys, replies[1::2], strict=True):
             measured[kind] += int(size or 0)  # None: no such stream (yet)
         self.lengths = {key: int(n) for (key, _), n in zip(keys, replies[::2], strict=True)}
+        self.over_entries = {
+            kind
+            for (key, kind), n in zip(keys, replies[::2], strict=True)
+            if int(n) > self.max_entries
+        }
         self.measured_bytes = measured
         self._written_at_measure = {kind: written.get(kind, 0) for kind in KINDS}
 
