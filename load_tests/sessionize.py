@@ -27,6 +27,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from helpstream.streams import parse_id
+from helpstream.workers.clicks import CLICK_COLUMNS
 from load_tests.args import add_common_arguments, bench_main
 from load_tests.base import BenchError
 from load_tests.cpu import CpuMeter
@@ -44,16 +45,6 @@ from load_tests.profiles import Profiler, ProfileSummary, print_profile
 
 NAME = "sessionize"
 TARGET_RATIO = 0.25
-COPY_COLUMNS = [
-    "customer_id",
-    "event_key",
-    "ts",
-    "source_page_id",
-    "target_page_id",
-    "is_resolved",
-    "variant",
-    "late",
-]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,7 +206,7 @@ async def copy_baseline(
                 await conn.execute("TRUNCATE bench_copy_clicks")
                 started = time.perf_counter()
                 await conn.copy_records_to_table(
-                    "bench_copy_clicks", records=rows, columns=COPY_COLUMNS
+                    "bench_copy_clicks", records=rows, columns=CLICK_COLUMNS
                 )
                 rates.append(len(rows) / (time.perf_counter() - started))
             out[label] = {"rows_per_s": median(rates), "rounds": [round(r) for r in rates]}
