@@ -99,6 +99,33 @@ async def test_fast_path_and_hand_over(
     assert sum(lengths) == 3  # one entry for the single click, two for the batch's partitions
 
 
+class BrokenBuffer:
+    """An event buffer that fails in a way nobody planned for."""
+
+    def __init__(self, max_batch_events: int) -> None:
+        self.max_batch_events = max_batch_events
+
+    async def buffer(self, kind: str, routed: object) -> None:
+        raise RuntimeError("a bug")
+
+
+async def test_an_unexpected_error_gets_the_apps_500_not_a_dropped_connection(
+    settings: Settings, pool: asyncpg.Pool, redis: RedisClient
+) -> None:
+    """In front of Starlette's error middleware, the fast path answers a bug itself."""
+    app = create_app(settings)
+    ingest = (await create_key(pool, "ingest", "fast")).key
+    recorder = Recorder()
+    middleware = FastClickIngest(recorder)
+    async with app.router.lifespan_context(app) as state:
+        broken = {**dict(state), "buffer": BrokenBuffer(settings.max_batch_events)}
+        status = await call(middleware, broken, "/v1/clicks", orjson.dumps(CLICK), ingest)
+    assert status == 500
+    assert recorder.bodies == []  # answered, not handed over after the limit was charged
+    lengths = [await redis.xlen(stream_key(p, "clicks")) for p in range(settings.partitions)]
+    assert sum(lengths) == 0
+
+
 async def test_postgres_down_and_key_not_cached_gives_503(
     settings: Settings, redis: RedisClient
 ) -> None:
