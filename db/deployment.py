@@ -125,5 +125,7 @@ async def change_partitions(
             " WHERE status = 'open' AND partition <> customer_id % $1",
             new,
         )
+        # Open paths moved between partitions: where idle closing got to is unknown now.
+        await conn.execute("UPDATE stream_offsets SET closed_before = NULL")
         await conn.execute("UPDATE deployment SET partitions = $1, recorded_at = now()", new)
     return old

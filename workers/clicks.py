@@ -382,11 +382,25 @@ _PATH_INSERT_COLUMNS = [
 async def close_idle_paths(
     conn: asyncpg.Connection, cfg: ClickSettings, ended_before: int
 ) -> list[Path]:
-    """Close open paths whose last click is older than ``ended_before`` (event time)."""
+    """Close open paths whose last click is older than ``ended_before`` (event time).
+
+    Only paths that ended since the partition's previous bound (``closed_before``) can
+    still be open: every path is written closed if it ended before the batch's bound
+    (`close_if_idle`), and event time never goes back. So only that range is scanned,
+    and the bound moves on in the same transaction. The wall-clock sweep still scans the
+    whole range, and a change of the partition count forgets the bounds.
+    """
     rows = await conn.fetch(
         f"""
+        WITH previous AS (
+            SELECT closed_before FROM stream_offsets WHERE partition = $1 AND stream = 'clicks'
+        ), advanced AS (
+            UPDATE stream_offsets SET closed_before = GREATEST(closed_before, $2)
+            WHERE partition = $1 AND stream = 'clicks'
+        )
         UPDATE paths SET status = 'abandoned'
         WHERE partition = $1 AND status = 'open' AND end_ts < $2
+          AND end_ts >= coalesce((SELECT closed_before FROM previous), -9223372036854775808)
         RETURNING {_PATH_COLUMNS}
         """,
         cfg.partition,
