@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -184,3 +185,43 @@ def test_the_bounds_themselves_take_the_short_path() -> None:
     }
     full["events"] *= 10_000
     assert len(_plain(orjson.dumps(full), batch=True) or []) == 10_000
+
+
+_CLICK_FIELDS = '"timestamp":1,"customer_id":2,"source_page_id":3,"target_page_id":4'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Repeated names (no Python dict can hold them): the model keeps the last value.
+        '{"timestamp":1,"customer_id":1,"customer_id":2,"source_page_id":3,"target_page_id":4}',
+        '{"timestamp":1,"customer_id":-1,"customer_id":2,"source_page_id":3,"target_page_id":4}',
+        '{"timestamp":1,"customer_id":2,"customer_id":-1,"source_page_id":3,"target_page_id":4}',
+        "{" + _CLICK_FIELDS + ',"variant":"A","variant":"B"}',
+        "{" + _CLICK_FIELDS + ',"is_resolved":true,"is_resolved":false}',
+        "{" + _CLICK_FIELDS + ',"timestamp":1700000301}',
+        # Spellings of numbers and strings the stdlib encoder never writes.
+        '{"timestamp":1e3,"customer_id":2,"source_page_id":3,"target_page_id":4}',
+        '{"timestamp":-0,"customer_id":2,"source_page_id":3,"target_page_id":4}',
+        '{"timestamp":NaN,"customer_id":2,"source_page_id":3,"target_page_id":4}',
+        "{" + _CLICK_FIELDS + ',"variant":"\\u0041"}',
+        "{" + _CLICK_FIELDS + ',"variant":"\\ud800"}',
+        "\ufeff{" + _CLICK_FIELDS + "}",
+        "{" + _CLICK_FIELDS + "} trailing",
+    ],
+)
+def test_bodies_no_encoder_writes_are_judged_as_the_model_judges_them(body: str) -> None:
+    raw = body.encode()
+    plain = _plain(raw, batch=False)
+    if plain is not None:
+        assert plain == _by_models(raw, batch=False)
+
+
+def test_a_repeated_events_list_is_judged_as_the_model_judges_it() -> None:
+    for body in (
+        '{"events":[],"events":[{' + _CLICK_FIELDS + "}]}",
+        '{"events":[{' + _CLICK_FIELDS + '}],"events":[]}',
+    ):
+        plain = _plain(body.encode(), batch=True)
+        if plain is not None:
+            assert plain == _by_models(body.encode(), batch=True)
