@@ -61,7 +61,7 @@ def plain_clicks(body: bytes, *, batch: bool, latest: float) -> Routed | None:
     """
     try:
         clicks = _decode_batch(body).events if batch else [_decode_one(body)]
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):  # RecursionError: deeply nested JSON
         return None
     routed: Routed = []
     known_variants: set[str] = set()

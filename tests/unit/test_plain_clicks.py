@@ -208,6 +208,9 @@ _CLICK_FIELDS = '"timestamp":1,"customer_id":2,"source_page_id":3,"target_page_i
         "{" + _CLICK_FIELDS + ',"variant":"\\ud800"}',
         "\ufeff{" + _CLICK_FIELDS + "}",
         "{" + _CLICK_FIELDS + "} trailing",
+        # Deeper than any decoder's recursion limit, in an ignored field.
+        "{" + _CLICK_FIELDS + ',"extra":' + "[" * 100_000 + "]" * 100_000 + "}",
+        "{" + _CLICK_FIELDS + ',"extra":' + '{"a":' * 50_000 + "1" + "}" * 50_001,
     ],
 )
 def test_bodies_no_encoder_writes_are_judged_as_the_model_judges_them(body: str) -> None:
