@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncpg
 
 from helpstream.db.migrate import migrate
+from helpstream.streams import parse_id
 
 
 class PartitionCountMismatch(RuntimeError):
@@ -71,11 +72,6 @@ class RepartitionRefused(RuntimeError):
     """Changing the partition count now would lose or misroute events."""
 
 
-def _stream_id(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
 async def change_partitions(
     conn: asyncpg.Connection,
     new: int,
@@ -113,7 +109,7 @@ async def change_partitions(
         pending = sorted(
             f"partition {p} {kind}"
             for (p, kind), newest in newest_ids.items()
-            if _stream_id(newest) > _stream_id(offsets.get((p, kind), "0-0"))
+            if parse_id(newest) > parse_id(offsets.get((p, kind), "0-0"))
         )
         if pending:
             raise RepartitionRefused(
