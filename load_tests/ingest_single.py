@@ -6,7 +6,7 @@ alternating bare/app in rounds so that background load hits both alike. The rati
 median(app ok req/s) / median(bare req/s); the target is >= 0.6.
 
     python -m load_tests.ingest_single [--seconds 8 --rounds 2 --connections 64]
-        [--variants auto,asyncio-h11] [--breakdown] [--profile]
+        [--variants auto,asyncio-h11,granian] [--breakdown] [--profile]
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--variants",
         default="auto",
-        help="comma-separated uvicorn loop/http variants: auto (uvloop+httptools, what "
-        "`helpstream api` runs), asyncio-h11 (default: %(default)s)",
+        help="comma-separated server variants: auto (uvicorn with uvloop+httptools, what "
+        "`helpstream api` runs), asyncio-h11, granian (needs `pip install granian`) "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--breakdown",

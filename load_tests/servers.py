@@ -10,9 +10,11 @@
 
 All run with `helpstream api`'s uvicorn settings (see `helpstream.cli.cmd_api`): one process,
 log_level "info", no access log; `--loop` / `--http` default to "auto" like it
-(uvloop + httptools when installed).
+(uvloop + httptools when installed). `--server granian` serves the same app with granian
+(one worker, one runtime thread, ASGI interface) instead, to measure what a Rust HTTP
+server would buy (`pip install granian`; it is not a helpstream dependency).
 
-    python -m load_tests.servers bare --port 8001 [--loop asyncio --http h11]
+    python -m load_tests.servers bare --port 8001 [--loop asyncio --http h11] [--server granian]
 """
 
 from __future__ import annotations
@@ -90,6 +92,23 @@ def real_app() -> Any:
     return create_app(Settings())
 
 
+def serve_with_granian(which: str, host: str, port: int) -> None:
+    """granian imports its target by name; `noio` and `app` are factories, `bare` is the app."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    target = {"bare": "bare_app", "noio": "noio_app", "app": "real_app"}[which]
+    Granian(
+        f"load_tests.servers:{target}",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        factory=which != "bare",
+        log_access=False,
+    ).serve()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("which", choices=["bare", "noio", "app"])
@@ -97,6 +116,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     parser.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
+    parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "granian"])
     args = parser.parse_args()
 
     import logging
@@ -109,6 +129,9 @@ def main() -> None:
 
         install_log_redaction()
         logging.basicConfig(level=os.environ.get("HELPSTREAM_LOG_LEVEL", "INFO"))
+    if args.server == "granian":
+        serve_with_granian(args.which, args.host, args.port)
+        return
     app: Any = {"bare": lambda: bare_app, "noio": noio_app, "app": real_app}[args.which]()
     uvicorn.run(
         app,

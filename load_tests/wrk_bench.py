@@ -18,7 +18,12 @@ from load_tests.wrk_runner import run_wrk
 
 # Server loop/HTTP implementations: "auto" is what `helpstream api` runs (uvloop + httptools
 # when installed, as uvicorn[standard] installs them); "asyncio-h11" is pure Python.
-VARIANTS = {"auto": ("auto", "auto"), "asyncio-h11": ("asyncio", "h11")}
+# variant -> (uvicorn loop, uvicorn http, server); "granian" needs `pip install granian`.
+VARIANTS = {
+    "auto": ("auto", "auto", "uvicorn"),
+    "asyncio-h11": ("asyncio", "h11", "uvicorn"),
+    "granian": ("auto", "auto", "granian"),
+}
 
 
 @dataclass
@@ -32,14 +37,14 @@ class Target:
 def start_target(env: BenchEnv, name: str, variant: str) -> Target:
     """`app` in the "auto" variant is the real `helpstream api`; the rest use
     `load_tests.servers` with the same uvicorn settings."""
-    loop, http = VARIANTS[variant]
+    loop, http, server = VARIANTS[variant]
     label = f"{name}-{variant}"
     if name == "app" and variant == "auto":
         child, url = env.start_api(label)
     else:
         port = free_port()
         argv = [sys.executable, "-m", "load_tests.servers", name, "--port", str(port)]
-        argv += ["--loop", loop, "--http", http]
+        argv += ["--loop", loop, "--http", http, "--server", server]
         child, url = env.start_server(label, argv, port)
     return Target(name, variant, child, url)
 
