@@ -36,7 +36,7 @@ class Target:
 
 def start_target(env: BenchEnv, name: str, variant: str) -> Target:
     """`app` in the "auto" variant is the real `helpstream api`; the rest use
-    `load_tests.servers` with the same uvicorn settings."""
+    `load_tests.servers` with the same uvicorn settings (or granian's, for "granian")."""
     loop, http, server = VARIANTS[variant]
     label = f"{name}-{variant}"
     if name == "app" and variant == "auto":
