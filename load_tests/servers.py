@@ -92,19 +92,26 @@ def real_app() -> Any:
     return create_app(Settings())
 
 
+def bare_factory() -> Any:
+    return bare_app
+
+
+# Each server by name, as a factory: uvicorn is given the app, granian the factory's name.
+FACTORIES: dict[str, Any] = {"bare": bare_factory, "noio": noio_app, "app": real_app}
+
+
 def serve_with_granian(which: str, host: str, port: int) -> None:
-    """granian imports its target by name; `noio` and `app` are factories, `bare` is the app."""
+    """granian imports its target by name (in its worker process) and calls it."""
     from granian import Granian
     from granian.constants import Interfaces
 
-    target = {"bare": "bare_app", "noio": "noio_app", "app": "real_app"}[which]
     Granian(
-        f"load_tests.servers:{target}",
+        f"load_tests.servers:{FACTORIES[which].__name__}",
         address=host,
         port=port,
         interface=Interfaces.ASGI,
         workers=1,
-        factory=which != "bare",
+        factory=True,
         log_access=False,
     ).serve()
 
@@ -132,7 +139,7 @@ def main() -> None:
     if args.server == "granian":
         serve_with_granian(args.which, args.host, args.port)
         return
-    app: Any = {"bare": lambda: bare_app, "noio": noio_app, "app": real_app}[args.which]()
+    app: Any = FACTORIES[args.which]()
     uvicorn.run(
         app,
         host=args.host,
