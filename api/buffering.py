@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 
 from helpstream.api.auth import ErrorOut
 from helpstream.api.errors import ServiceUnavailable
-from helpstream.api.ingest import BacklogMonitor, BufferUnavailable, StreamWriter
+from helpstream.api.ingest import BacklogMonitor, BufferUnavailable, StreamWriter, entries_of
 from helpstream.api.models import Accepted
 from helpstream.api.openapi import ValidationErrorOut
 from helpstream.settings import Settings
@@ -85,14 +86,27 @@ class EventBuffer:
 
     async def buffer(self, kind: str, routed: Iterable[tuple[int, Any]]) -> Accepted:
         """Buffer (routing id, wire event) pairs of one stream kind; 202's body once in Redis."""
+        count, written = self.enqueue(kind, routed)
+        await self.written(written)
+        return Accepted(accepted=count)
+
+    def enqueue(
+        self, kind: str, routed: Iterable[tuple[int, Any]]
+    ) -> tuple[int, asyncio.Future[None]]:
+        """Queue the events for Redis: their count, and a future to pass to `written`.
+        A 503 when the workers are too far behind."""
         if self.backlog.over_limit(kind):
             raise ServiceUnavailable(
                 f"workers are behind on {kind} events; retry later", self.retry_after
             )
+        entries, count = entries_of(kind, routed, self.partitions)
+        return count, self.writer.enqueue(entries)
+
+    async def written(self, future: asyncio.Future[None]) -> None:
+        """Returns once the queued events are in Redis; a 503 if they could not be."""
         try:
-            count = await self.writer.append_events(kind, routed, self.partitions)
+            await future
         except BufferUnavailable:
             raise ServiceUnavailable(
                 "event buffer unavailable; retry later", self.retry_after
             ) from None
-        return Accepted(accepted=count)

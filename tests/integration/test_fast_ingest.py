@@ -105,7 +105,7 @@ class BrokenBuffer:
     def __init__(self, max_batch_events: int) -> None:
         self.max_batch_events = max_batch_events
 
-    async def buffer(self, kind: str, routed: object) -> None:
+    def enqueue(self, kind: str, routed: object) -> None:
         raise RuntimeError("a bug")
 
 
