@@ -233,6 +233,21 @@ async def _cli(*args: str, database_url: str) -> tuple[int, str, str]:
     return process.returncode, stdout.decode(), stderr.decode()
 
 
+async def test_a_key_once_accepted_does_not_vouch_for_its_prefix(
+    api: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """The cache remembers tokens that matched, whole: the same prefix with another
+    secret is still checked against the hash, on the fast path and the routes alike."""
+    key = (await create_key(pool, "admin", "remembered")).key
+    forged = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    click = {"timestamp": 1_600_000_000, "customer_id": 1, "source_page_id": 1, "target_page_id": 2}
+    for _ in range(2):  # the second time from the cache
+        assert (await api.post("/v1/clicks", json=click, headers=bearer(key))).status_code == 202
+        assert (await api.get("/v1/paths", headers=bearer(key))).status_code == 200
+        assert (await api.post("/v1/clicks", json=click, headers=bearer(forged))).status_code == 401
+        assert (await api.get("/v1/paths", headers=bearer(forged))).status_code == 401
+
+
 async def test_cli_creates_lists_and_revokes_keys(
     api: httpx.AsyncClient, settings: Settings, pool: asyncpg.Pool
 ) -> None:
