@@ -13,9 +13,13 @@ from __future__ import annotations
 import platform
 import re
 import time
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, Info
+from prometheus_client import CollectorRegistry, Info
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpstream import __version__
@@ -31,16 +35,69 @@ class ApiMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Histogram(
+        self.requests = RequestDurations(
             "helpstream_http_request_duration_seconds",
             "HTTP request duration, by method, route template and status class.",
             ("method", "route", "status"),
-            buckets=BUCKETS,
-            registry=self.registry,
+            BUCKETS,
         )
+        self.registry.register(self.requests)
         Info("helpstream_build", "The running helpstream.", registry=self.registry).info(
             {"version": __version__, "python": platform.python_version()}
         )
+
+
+class Series:
+    """One label set's observations: a count per bucket (the last one is +Inf), a sum."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self, buckets: int) -> None:
+        self.counts = [0] * (buckets + 1)
+        self.total = 0.0
+
+
+class RequestDurations(Collector):
+    """A Prometheus histogram recorded with one bisect and two additions.
+
+    prometheus_client's `Histogram` takes a lock for the sum and another for the bucket
+    and walks the bounds in Python: ~1.1 µs per request, with the label lookup about 5 %
+    of a click request's time. Everything here runs on the event loop's thread, so no
+    lock is needed; the exposition is the same histogram family.
+    """
+
+    def __init__(
+        self, name: str, documentation: str, labelnames: tuple[str, ...], buckets: tuple[float, ...]
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self.bounds = tuple(float(b) for b in buckets)
+        self._series: dict[tuple[str, ...], Series] = {}
+
+    def series(self, *labels: str) -> Series:
+        """The series of one label set (look it up once, then `observe` into it)."""
+        found = self._series.get(labels)
+        if found is None:
+            found = self._series[labels] = Series(len(self.bounds))
+        return found
+
+    def observe(self, series: Series, seconds: float) -> None:
+        series.counts[bisect_left(self.bounds, seconds)] += 1  # le: seconds <= bound
+        series.total += seconds
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, series in list(self._series.items()):
+            cumulative, buckets = 0, []
+            for bound, count in zip((*self.bounds, float("inf")), series.counts, strict=True):
+                cumulative += count
+                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+            family.add_metric(list(labels), buckets, series.total)
+        yield family
 
 
 class HttpMetrics:
@@ -65,9 +122,10 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, timed_send)
         finally:
-            self.histogram.labels(
+            series = self.histogram.series(
                 scope["method"], self._route(scope), f"{status // 100}xx"
-            ).observe(time.perf_counter() - started)
+            )
+            self.histogram.observe(series, time.perf_counter() - started)
 
     def _route(self, scope: Scope) -> str:
         if self._table is None:
