@@ -14,10 +14,11 @@ once. So behaviour is the routes'; only the path is shorter.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import ValidationError
@@ -26,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from helpstream.api.auth import RATE_LIMITED, Guard
 from helpstream.api.buffering import EventBuffer
 from helpstream.api.errors import ServiceUnavailable
-from helpstream.api.http_metrics import ApiMetrics
+from helpstream.api.http_metrics import ApiMetrics, RequestDurations, Series
 from helpstream.api.models import ClickBatchIn, ClickIn, clock_context
 from helpstream.api.plain_clicks import Routed, plain_clicks
 from helpstream.api.routes.clicks import routed_clicks
@@ -70,63 +71,76 @@ class FastClickIngest:
         self.max_body_bytes = max_body_bytes
         self.cors = cors
         self.histogram = metrics.requests if metrics is not None else None
-        self._timers: dict[tuple[str, int], Any] = {}
+        self._timers: dict[tuple[str, int], Series] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         model = ROUTES.get(scope["path"]) if scope["type"] == "http" else None
-        if model is None or scope["method"] != "POST" or self._not_for_us(scope):
+        if model is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        token = self._bearer_if_ours(scope)
+        if token is False:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        body, more = await _read_body(receive, self.max_body_bytes)
+        body, more = await _read_body(receive, self.max_body_bytes, await receive())
         try:
-            answer = None if more else await self._try(scope, body, model)
+            answer = None if more or token is None else await self._try(scope, token, body, model)
         except Exception:  # what Starlette's ServerErrorMiddleware would do, in front of it
             log.exception("unexpected error serving %s", scope["path"])
             answer = Answer(500, {"detail": "internal error"})
         if answer is None:
             await self.app(scope, _replay(body, more, receive), send)
             return
-        payload = orjson.dumps(answer.body)
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-        ]
-        if answer.retry_after is not None:
-            headers.append((b"retry-after", str(answer.retry_after).encode()))
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        if isinstance(answer, int):
+            payload, headers = _accepted_response(answer)
+            status = 202
+        else:
+            payload, status = orjson.dumps(answer.body), answer.status
+            headers = _json_headers(payload)
+            if answer.retry_after is not None:
+                headers.append((b"retry-after", str(answer.retry_after).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
         if self.histogram is not None:
-            self._timer(scope["path"], answer.status).observe(time.perf_counter() - started)
+            series = self._series(self.histogram, scope["path"], status)
+            self.histogram.observe(series, time.perf_counter() - started)
 
-    def _not_for_us(self, scope: Scope) -> bool:
-        """A request whose outer layers would do more than pass it through."""
-        if not self.cors and self.max_body_bytes is None:
-            return False
+    def _bearer_if_ours(self, scope: Scope) -> str | Literal[False] | None:
+        """The bearer token of the first Authorization header (None if there is none);
+        False for a request whose outer layers would do more than pass it through. One
+        pass over the headers."""
+        token: str | None = None
+        authorization_seen = False
         for name, value in scope["headers"]:
-            if name == b"origin" and self.cors:
-                return True
-            if (
-                name == b"content-length"
-                and self.max_body_bytes is not None
-                and (not value.isdigit() or int(value) > self.max_body_bytes)
+            if name == b"authorization" and not authorization_seen:
+                authorization_seen = True
+                scheme, _, rest = value.decode("latin-1").partition(" ")
+                rest = rest.strip()
+                token = rest if scheme.lower() == "bearer" and rest else None
+            elif (name == b"origin" and self.cors) or (
+                name == b"content-length" and self._too_long(value)
             ):
-                return True
-        return False
+                return False
+        return token
 
-    def _timer(self, route: str, status: int) -> Any:
-        """The histogram child `HttpMetrics` would pick (labels resolved once)."""
+    def _too_long(self, content_length: bytes) -> bool:
+        """A Content-Length `BodySizeLimit` would answer (413), or one it cannot read."""
+        limit = self.max_body_bytes
+        return limit is not None and (not content_length.isdigit() or int(content_length) > limit)
+
+    def _series(self, histogram: RequestDurations, route: str, status: int) -> Series:
+        """The histogram series `HttpMetrics` would pick (labels resolved once)."""
         key = (route, status // 100)
-        timer = self._timers.get(key)
-        if timer is None and self.histogram is not None:
-            timer = self.histogram.labels("POST", route, f"{status // 100}xx")
-            self._timers[key] = timer
-        return timer
+        series = self._timers.get(key)
+        if series is None:
+            series = self._timers[key] = histogram.series("POST", route, f"{status // 100}xx")
+        return series
 
     async def _try(
-        self, scope: Scope, body: bytes, model: type[ClickIn] | type[ClickBatchIn]
-    ) -> Answer | None:
-        """The answer, or None to let the regular route answer.
+        self, scope: Scope, token: str, body: bytes, model: type[ClickIn] | type[ClickBatchIn]
+    ) -> Answer | int | None:
+        """The answer (the accepted count for a 202), or None to let the regular route answer.
 
         Handing over is allowed only while nothing is charged or written: the route checks
         the key, charges the rate limit and writes again. So the key and the body are
@@ -137,8 +151,7 @@ class FastClickIngest:
         guard: Guard | None = state.get("guard")
         buffer: EventBuffer | None = state.get("buffer")
         settings: Settings | None = state.get("settings")
-        token = _bearer(scope)
-        if guard is None or buffer is None or settings is None or token is None:
+        if guard is None or buffer is None or settings is None:
             return None
         try:
             key = await guard.keys.authenticate(token)
@@ -154,10 +167,11 @@ class FastClickIngest:
         if retry_after is not None:
             return Answer(429, {"detail": RATE_LIMITED}, retry_after)
         try:
-            accepted = await buffer.buffer("clicks", routed)
+            count, written = buffer.enqueue("clicks", routed)
+            await buffer.written(written)
         except ServiceUnavailable as exc:
             return Answer(503, {"detail": exc.detail}, exc.retry_after)
-        return Answer(202, {"accepted": accepted.accepted})
+        return count
 
 
 def _validated(
@@ -165,42 +179,49 @@ def _validated(
 ) -> Routed | None:
     """The body's clicks in stream form: the plain form checked directly, anything else
     by the route's model; None when it is invalid (the route then answers the 422)."""
-    context = clock_context(max_future_skew)
-    plain = plain_clicks(body, batch=model is ClickBatchIn, latest=context["now"] + max_future_skew)
+    now = time.time()
+    plain = plain_clicks(body, batch=model is ClickBatchIn, latest=now + max_future_skew)
     if plain is not None:
         return plain
     try:
-        parsed = model.model_validate_json(body, context=context)
+        parsed = model.model_validate_json(body, context=clock_context(max_future_skew, now))
     except ValidationError:
         return None
     clicks = parsed.events if isinstance(parsed, ClickBatchIn) else [parsed]
     return list(routed_clicks(clicks))
 
 
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-    return None
+def _json_headers(payload: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
 
 
-async def _read_body(receive: Receive, limit: int | None) -> tuple[bytes, Message | None]:
-    """The whole body; or what came before a non-body message, or before the body grew
-    over ``limit`` bytes, and that message (then handed on as is, with the rest unread)."""
+@functools.lru_cache(maxsize=1024)
+def _accepted_response(count: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The 202's body and headers for ``count`` events, built once per count (servers only
+    read them)."""
+    payload = orjson.dumps({"accepted": count})
+    return payload, _json_headers(payload)
+
+
+async def _read_body(
+    receive: Receive, limit: int | None, message: Message
+) -> tuple[bytes, Message | None]:
+    """The whole body, starting with ``message``; or what came before a non-body message,
+    or before the body grew over ``limit`` bytes, and that message (then handed on as is,
+    with the rest unread)."""
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] != "http.request":
             return b"".join(chunks), message
         chunk = message.get("body", b"")
         size += len(chunk)
         if limit is not None and size > limit:
             return b"".join(chunks), message
-        chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks), None
+            return (b"".join((*chunks, chunk)) if chunks else chunk), None
+        chunks.append(chunk)
+        message = await receive()
 
 
 def _replay(body: bytes, pending: Message | None, receive: Receive) -> Receive:
