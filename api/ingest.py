@@ -27,6 +27,9 @@ from helpstream.wire import PAYLOAD_FIELD, encode_events
 log = logging.getLogger(__name__)
 
 
+FLUSH_BYTES = 64 * 1024 * 1024  # payload bytes per flush, far under Redis's 512 MB a string
+
+
 class BufferUnavailable(Exception):
     """Redis could not take the events (unreachable, or over its backlog limit)."""
 
@@ -89,9 +92,23 @@ class StreamWriter:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            batch, self._queue = self._queue, []
+            batch = self._next_batch()
+            if self._queue:  # more than one flush may carry: go on without waiting
+                self._wake.set()
             if batch:
                 await self._flush(batch)
+
+    def _next_batch(self) -> list[tuple[Sequence[StreamEntry], asyncio.Future[None]]]:
+        """The queued requests, up to `FLUSH_BYTES` of payload (at least one request): a
+        flush's payloads travel as one string, and Redis refuses one over 512 MB."""
+        size, taken = 0, 0
+        for entries, _ in self._queue:
+            size += sum(len(entry.payload) for entry in entries)
+            if taken and size > FLUSH_BYTES:
+                break
+            taken += 1
+        batch, self._queue = self._queue[:taken], self._queue[taken:]
+        return batch
 
     async def _flush(self, batch: list[tuple[Sequence[StreamEntry], asyncio.Future[None]]]) -> None:
         entries = [entry for request_entries, _ in batch for entry in request_entries]

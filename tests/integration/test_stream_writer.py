@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
@@ -75,3 +76,29 @@ async def test_a_flush_after_the_scripts_are_flushed_still_writes(redis: RedisCl
     finally:
         await writer.stop()
     assert await redis.xlen(stream_key(0, "clicks")) == 2
+
+
+async def test_a_large_queue_goes_in_several_flushes_of_bounded_size(
+    redis: RedisClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush's payloads travel as one string: past `FLUSH_BYTES` the rest of the queue
+    waits for the next flush; every request is still written, in order, and answered."""
+    monkeypatch.setattr("helpstream.api.ingest.FLUSH_BYTES", 10)
+    writer = StreamWriter(redis)
+    flushed: list[int] = []
+    flush = writer._flush
+
+    async def counted(batch: list[tuple[Sequence[StreamEntry], asyncio.Future[None]]]) -> None:
+        flushed.append(len(batch))
+        await flush(batch)
+
+    writer._flush = counted  # type: ignore[method-assign]
+    payloads = [b"[%d,%d]" % (i, i) for i in range(20)]  # 5-6 bytes each
+    writer.start()
+    try:
+        await asyncio.gather(*(writer.append([StreamEntry(0, "clicks", p, 1)]) for p in payloads))
+    finally:
+        await writer.stop()
+    entries = await redis.xrange(stream_key(0, "clicks")) or []
+    assert [fields[PAYLOAD_FIELD] for _, fields in entries if fields] == payloads
+    assert len(flushed) >= 10 and max(flushed) <= 2 and sum(flushed) == 20
