@@ -107,6 +107,8 @@ class EventBuffer:
         try:
             await future
         except BufferUnavailable:
-            raise ServiceUnavailable(
-                "event buffer unavailable; retry later", self.retry_after
-            ) from None
+            raise self.unavailable() from None
+
+    def unavailable(self) -> ServiceUnavailable:
+        """The 503 for events Redis did not take (the future raised `BufferUnavailable`)."""
+        return ServiceUnavailable("event buffer unavailable; retry later", self.retry_after)

@@ -28,6 +28,7 @@ from helpstream.api.auth import RATE_LIMITED, Guard
 from helpstream.api.buffering import EventBuffer
 from helpstream.api.errors import ServiceUnavailable
 from helpstream.api.http_metrics import ApiMetrics, RequestDurations, Series
+from helpstream.api.ingest import BufferUnavailable
 from helpstream.api.models import ClickBatchIn, ClickIn, clock_context
 from helpstream.api.plain_clicks import Routed, plain_clicks
 from helpstream.api.routes.clicks import routed_clicks
@@ -153,10 +154,12 @@ class FastClickIngest:
         settings: Settings | None = state.get("settings")
         if guard is None or buffer is None or settings is None:
             return None
-        try:
-            key = await guard.keys.authenticate(token)
-        except ServiceUnavailable as exc:  # PostgreSQL away and the key not cached
-            return Answer(503, {"detail": exc.detail}, exc.retry_after)
+        key = guard.keys.remembered(token)  # no coroutine for a repeat caller
+        if key is None:
+            try:
+                key = await guard.keys.authenticate(token)
+            except ServiceUnavailable as exc:  # PostgreSQL away and the key not cached
+                return Answer(503, {"detail": exc.detail}, exc.retry_after)
         if key is None or not key.allows("ingest"):
             return None
         routed = _validated(body, model, settings.max_future_skew)
@@ -168,9 +171,12 @@ class FastClickIngest:
             return Answer(429, {"detail": RATE_LIMITED}, retry_after)
         try:
             count, written = buffer.enqueue("clicks", routed)
-            await buffer.written(written)
-        except ServiceUnavailable as exc:
+            await written  # the future itself: one coroutine less to resume
+        except ServiceUnavailable as exc:  # workers too far behind
             return Answer(503, {"detail": exc.detail}, exc.retry_after)
+        except BufferUnavailable:  # Redis did not take them
+            unavailable = buffer.unavailable()
+            return Answer(503, {"detail": unavailable.detail}, unavailable.retry_after)
         return count
 
 
