@@ -94,8 +94,8 @@ class FastClickIngest:
             await self.app(scope, _replay(body, more, receive), send)
             return
         if isinstance(answer, int):
-            payload, headers = _accepted_response(answer)
-            status = 202
+            payload, cached = _accepted_response(answer)
+            headers, status = list(cached), 202
         else:
             payload, status = orjson.dumps(answer.body), answer.status
             headers = _json_headers(payload)
@@ -202,11 +202,11 @@ def _json_headers(payload: bytes) -> list[tuple[bytes, bytes]]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _accepted_response(count: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    """The 202's body and headers for ``count`` events, built once per count (servers only
-    read them)."""
+def _accepted_response(count: int) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
+    """The 202's body and headers for ``count`` events, built once per count (a tuple: a
+    middleware wrapped around the app may edit a response's header list in place)."""
     payload = orjson.dumps({"accepted": count})
-    return payload, _json_headers(payload)
+    return payload, tuple(_json_headers(payload))
 
 
 async def _read_body(

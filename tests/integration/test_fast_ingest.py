@@ -227,3 +227,36 @@ async def test_rate_limited_fast_request_gets_the_routes_429(
             return [first.status_code, second.status_code]
 
         assert await _in_one_window(send) == [202, 429]
+
+
+async def test_a_middleware_editing_response_headers_in_place_does_not_leak_into_the_next(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """The 202's headers are built once per count: each response gets its own list."""
+    app = create_app(settings)
+    ingest = (await create_key(pool, "ingest", "headers")).key
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            seen.append(list(message["headers"]))
+            message["headers"].append((b"x-added-by-middleware", b"1"))  # as MutableHeaders does
+
+    async with app.router.lifespan_context(app) as state:
+        assert app.fast_path is not None
+        for customer in (1, 2):
+            body = orjson.dumps({**CLICK, "customer_id": customer})
+            scope = {
+                "type": "http",
+                "method": "POST",
+                "path": "/v1/clicks",
+                "headers": [(b"authorization", f"Bearer {ingest}".encode())],
+                "state": dict(state),
+            }
+
+            async def receive(body: bytes = body) -> Message:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await app.fast_path(scope, receive, send)
+    assert len(seen) == 2 and seen[0] == seen[1]
+    assert (b"x-added-by-middleware", b"1") not in seen[1]
