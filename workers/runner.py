@@ -122,8 +122,8 @@ class Worker:
         for partition, (task, _) in list(self.owned.items()):
             if task.done():  # the consumer gave up (lost partition) or crashed
                 await self._release(partition, graceful=False)
-        while len(self.owned) > share:
-            await self._release(max(self.owned), graceful=True)
+        if len(self.owned) > share:  # hand the highest partitions over to newcomers
+            await self._release_many(sorted(self.owned)[share:], graceful=True)
         start = hash(self.worker_id) % self.settings.partitions
         for i in range(self.settings.partitions):
             if len(self.owned) >= share:
@@ -158,22 +158,32 @@ class Worker:
         log.info("worker %s: took partition %d", self.worker_id, partition)
 
     async def _release(self, partition: int, graceful: bool) -> None:
-        task, stop = self.owned.pop(partition)
-        stop.set()
-        if not graceful:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        if self._lock_conn is not None and not self._lock_conn.is_closed():
-            with contextlib.suppress(*TRANSIENT_ERRORS):
-                await self._lock_conn.execute(
-                    "SELECT pg_advisory_unlock($1, $2)", PARTITION_LOCK_CLASS, partition
-                )
-        log.info("worker %s: released partition %d", self.worker_id, partition)
+        await self._release_many([partition], graceful)
+
+    async def _release_many(self, partitions: list[int], graceful: bool) -> None:
+        """Stop the partitions' consumers together, then give up their locks.
+
+        Together: a graceful stop lets each consumer finish its current read (up to
+        `worker_block_ms`) and batch, so one partition after another made a worker with
+        64 partitions take ~19 s to stop."""
+        released = [(partition, *self.owned.pop(partition)) for partition in partitions]
+        for _, task, stop in released:
+            stop.set()
+            if not graceful:
+                task.cancel()
+        for _, task, _ in released:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for partition, _, _ in released:  # one statement at a time on the lock connection
+            if self._lock_conn is not None and not self._lock_conn.is_closed():
+                with contextlib.suppress(*TRANSIENT_ERRORS):
+                    await self._lock_conn.execute(
+                        "SELECT pg_advisory_unlock($1, $2)", PARTITION_LOCK_CLASS, partition
+                    )
+            log.info("worker %s: released partition %d", self.worker_id, partition)
 
     async def _release_all(self, graceful: bool) -> None:
-        for partition in list(self.owned):
-            await self._release(partition, graceful)
+        await self._release_many(list(self.owned), graceful)
         if not graceful and self._lock_conn is not None:
             self._lock_conn.terminate()
             self._lock_conn = None
