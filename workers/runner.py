@@ -119,9 +119,10 @@ class Worker:
         )
         live = await conn.fetchval(_LOCKS_HELD, MEMBER_LOCK_CLASS)
         share = math.ceil(self.settings.partitions / max(1, live))
-        for partition, (task, _) in list(self.owned.items()):
-            if task.done():  # the consumer gave up (lost partition) or crashed
-                await self._release(partition, graceful=False)
+        # Consumers that gave up (lost partition) or crashed.
+        ended = [partition for partition, (task, _) in self.owned.items() if task.done()]
+        if ended:
+            await self._release_many(ended, graceful=False)
         if len(self.owned) > share:  # hand the highest partitions over to newcomers
             await self._release_many(sorted(self.owned)[share:], graceful=True)
         start = hash(self.worker_id) % self.settings.partitions
@@ -156,9 +157,6 @@ class Worker:
         task.add_done_callback(_log_crash)
         self.owned[partition] = (task, stop)
         log.info("worker %s: took partition %d", self.worker_id, partition)
-
-    async def _release(self, partition: int, graceful: bool) -> None:
-        await self._release_many([partition], graceful)
 
     async def _release_many(self, partitions: list[int], graceful: bool) -> None:
         """Stop the partitions' consumers together, then give up their locks.
