@@ -72,6 +72,7 @@ class PartitionConsumer:
         *,
         batch_entries: int,
         block_ms: int,
+        batch_events: int = 20_000,
         sweep_seconds: float,
         max_deliveries: int = 5,
         max_dead_letters: int = 10_000,
@@ -81,6 +82,12 @@ class PartitionConsumer:
         self.redis = redis
         self.handlers = handlers
         self.batch_entries = batch_entries
+        self.batch_events = batch_events
+        # Events per entry, as last read: one request's share of a partition, 1 for single
+        # clicks, up to a whole 1,000-event batch. It sizes the next read so that one read
+        # holds about one transaction's worth of events (memory stays bounded by events,
+        # not by entries). Before the first read, guess the shape of 100-event requests.
+        self._events_per_entry = 100.0
         self.block_ms = block_ms
         self.sweep_seconds = sweep_seconds
         self.max_deliveries = max_deliveries
@@ -134,40 +141,61 @@ class PartitionConsumer:
 
     async def _read_and_apply(self) -> None:
         """Read every kind's stream strictly after its applied offset, apply what came."""
+        count = self._read_count()
         response = await self.redis.xread(
             {key: self.offsets[kind][0] for key, kind in self.keys.items()},
-            count=self.batch_entries,
+            count=count,
             block=self.block_ms,
         )
         pairs = _as_pairs(response)
-        self.caught_up = all(len(entries) < self.batch_entries for _, entries in pairs)
+        self.caught_up = all(len(entries) < count for _, entries in pairs)
         for key, entries in pairs:
             if entries:
                 kind = self.keys[key.decode() if isinstance(key, bytes) else key]
                 await self._apply_entries(kind, entries)
 
+    def _read_count(self) -> int:
+        """Entries to read next: about ``batch_events`` events, within [1, batch_entries]."""
+        wanted = round(self.batch_events / max(self._events_per_entry, 1.0))
+        return max(1, min(self.batch_entries, wanted))
+
     async def _apply_entries(self, kind: str, entries: list[Entry]) -> None:
+        """Apply the entries read, in transactions of at most ``batch_events`` events each.
+
+        A transaction that fails for its entries' fault (one undecodable, a statement that
+        cannot succeed) is retried entry by entry; the other transactions are unaffected.
+        """
         last_id, _ = self.offsets[kind]
         fresh = [e for e in entries if parse_id(e[0]) > parse_id(last_id)]
         if not fresh:
             return
-        first, attempted = parse_id(fresh[0][0]), self._attempted.get(kind)
-        redelivered = 0
-        if attempted is not None and first <= attempted:  # read again after a failed try
-            redelivered = sum(parse_id(e[0]) <= attempted for e in fresh)
+        attempted = self._attempted.get(kind)
         handler = self.handlers[kind]
-        new_last = fresh[-1][0].decode()
-        self._attempted[kind] = parse_id(new_last)
-        try:
-            events = [event for entry in fresh for event in _decode_entry(handler, entry)]
-            stream_time = await self._commit(kind, handler, events, last_id, new_last)
-            self.offsets[kind] = (new_last, stream_time)
-        except Exception as exc:
-            if not _is_entrys_fault(exc):
-                raise
-            log.error("partition %d: batch failed (%r); applying one by one", self.partition, exc)
-            await self._apply_one_by_one(kind, handler, fresh)
-        await self._trim(kind, applied=len(fresh), redelivered=redelivered)
+        self._attempted[kind] = parse_id(fresh[-1][0])
+        decoded = [_decode_or_none(handler, entry) for entry in fresh]
+        sizes = [1 if events is None else len(events) for events in decoded]
+        self._events_per_entry = sum(sizes) / len(sizes)
+        start = 0
+        for end in _chunk_ends(sizes, self.batch_events):
+            chunk, chunk_events = fresh[start:end], decoded[start:end]
+            try:
+                if any(events is None for events in chunk_events):
+                    raise ValueError("an entry of the batch is undecodable")
+                events = [event for entry_events in chunk_events for event in entry_events or ()]
+                new_last = chunk[-1][0].decode()
+                stream_time = await self._commit(
+                    kind, handler, events, self.offsets[kind][0], new_last
+                )
+                self.offsets[kind] = (new_last, stream_time)
+            except Exception as exc:
+                if not _is_entrys_fault(exc):
+                    raise
+                log.error(
+                    "partition %d: batch failed (%r); applying one by one", self.partition, exc
+                )
+                await self._apply_one_by_one(kind, handler, chunk)
+            await self._trim(kind, chunk, attempted)
+            start = end
 
     async def _commit(
         self, kind: str, handler: StreamHandler, events: list[Any], expected: str, new_last: str
@@ -256,12 +284,21 @@ class PartitionConsumer:
             reason,
         )
 
-    async def _trim(self, kind: str, applied: int, redelivered: int) -> None:
-        """After the commit: drop what is applied (below the stored offset), count it."""
+    async def _trim(
+        self, kind: str, applied: list[Entry], attempted: tuple[int, int] | None
+    ) -> None:
+        """After the commit: drop what is applied (below the stored offset), count it.
+
+        Entries at or below ``attempted`` (the newest tried before this read) were read
+        again after a failed try: they count as redeliveries.
+        """
+        redelivered = 0
+        if attempted is not None and parse_id(applied[0][0]) <= attempted:
+            redelivered = sum(parse_id(e[0]) <= attempted for e in applied)
         key = stream_key(self.partition, kind)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xtrim(key, minid=self.offsets[kind][0], approximate=False)
-            pipe.hincrby(stats_key(self.partition), f"{kind}_applied_entries", applied)
+            pipe.hincrby(stats_key(self.partition), f"{kind}_applied_entries", len(applied))
             if redelivered:
                 pipe.hincrby(stats_key(self.partition), "redeliveries", redelivered)
             await pipe.execute()
@@ -308,6 +345,33 @@ class PartitionConsumer:
                 if row != last_id:
                     raise LostPartition
                 await handler.sweep(conn, self.partition, stream_time)
+
+
+def _chunk_ends(sizes: list[int], most: int) -> list[int]:
+    """Where to cut a run of entries (by their event counts) into transactions.
+
+    Each chunk holds at most ``most`` events, except an entry bigger than that alone;
+    returns each chunk's end index.
+    """
+    ends: list[int] = []
+    start, total = 0, 0
+    for i, size in enumerate(sizes):
+        if i > start and total + size > most:
+            ends.append(i)
+            start, total = i, 0
+        total += size
+    ends.append(len(sizes))
+    return ends
+
+
+def _decode_or_none(handler: StreamHandler, entry: Entry) -> list[Any] | None:
+    """The entry's events, or None when it cannot be decoded (it is the entry's fault)."""
+    try:
+        return _decode_entry(handler, entry)
+    except Exception as exc:
+        if not _is_entrys_fault(exc):
+            raise
+        return None
 
 
 def _decode_entry(handler: StreamHandler, entry: Entry) -> list[Any]:

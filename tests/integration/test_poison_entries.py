@@ -172,3 +172,67 @@ async def test_a_batch_of_10000_same_second_clicks_of_one_customer_applies_withi
     pages = await pool.fetchval("SELECT sum(path_length) FROM paths WHERE customer_id = 42")
     assert pages >= 10_001
     assert elapsed < 1.0, f"applying the batch took {elapsed:.2f} s"
+
+
+class RecordingClickHandler(ClickHandler):
+    """Records how many events each transaction applied (the real apply runs)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.applied: list[int] = []
+
+    async def apply(
+        self, conn: asyncpg.Connection, partition: int, events: list[Any], stream_time: int | None
+    ) -> int | None:
+        self.applied.append(len(events))
+        return await super().apply(conn, partition, events, stream_time)
+
+
+def two_clicks(customer: int, ts: int) -> dict[bytes, bytes]:
+    clicks = [
+        click_to_wire(ts, customer, 1, 2, False, str(uuid.uuid4()), "default"),
+        click_to_wire(ts + 1, customer, 2, 3, False, str(uuid.uuid4()), "default"),
+    ]
+    return {PAYLOAD_FIELD: encode_events(clicks)}
+
+
+async def test_a_read_is_applied_in_transactions_of_at_most_batch_events(
+    redis: RedisClient, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    key = stream_key(PARTITION, "clicks")
+    customers = [5, 9, 13, 17, 21, 25, 29]
+    for i, customer in enumerate(customers):
+        if i == 3:  # a poison entry among them: only its own transaction falls back
+            poison_id = await redis.xadd(key, {PAYLOAD_FIELD: b'[["not", "a click"]]'})
+        await redis.xadd(key, two_clicks(customer, T + i))
+    handler = RecordingClickHandler(settings)
+    handlers = {**default_handlers(settings), "clicks": handler}
+    consumer = PartitionConsumer(
+        PARTITION,
+        pool,
+        redis,
+        handlers,
+        batch_entries=100,
+        batch_events=4,
+        block_ms=20,
+        sweep_seconds=60,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await wait_drained(redis, pool, settings.partitions, within=15)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+
+    for customer in customers:
+        assert await paths_of(pool, customer) == [[1, 2, 3]]
+    # Every good click applied once, never more than 4 events in one transaction, and
+    # entries were grouped (2 + 2) wherever the poison was not among them; the poison's
+    # own transaction fell back to one entry at a time and it never decoded.
+    assert sum(handler.applied) == 14
+    assert max(handler.applied) == 4
+    dead = dict(await redis.xrange(dead_letter_key(PARTITION, "clicks")))
+    assert list(dead) == [poison_id]
+    applied_entries = await redis.hget(stats_key(PARTITION), "clicks_applied_entries")
+    assert applied_entries == b"8"
