@@ -84,7 +84,7 @@ class PartitionConsumer:
         self.batch_entries = batch_entries
         self.batch_events = batch_events
         # Events per entry, as last read: one request's share of a partition, 1 for single
-        # clicks, up to a whole 1,000-event batch. It sizes the next read so that one read
+        # clicks, up to a whole 10,000-event batch. It sizes the next read so that one read
         # holds about one transaction's worth of events (memory stays bounded by events,
         # not by entries). Before the first read, guess the shape of 100-event requests.
         self._events_per_entry = 100.0
