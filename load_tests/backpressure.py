@@ -27,12 +27,12 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
+from helpstream.aio import run_on_fastest_loop
 from helpstream.streams import stream_key
 from load_tests.args import add_common_arguments, bench_main
 from load_tests.base import BenchError
 from load_tests.isolation import BenchEnv, auth_headers
 from load_tests.output import num, stage, table, write_results
-from load_tests.processes import run_async
 
 NAME = "backpressure"
 MEMORY_ALLOWANCE = 4 * 1024 * 1024  # Redis's own buffers (client query buffers, AOF)
@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         (key,) = env.keys("ingest")
         with stage("start the API (no worker)"):
             _, url = env.start_api()
-        result = run_async(measure(env, args, url, key))
+        result = run_on_fastest_loop(measure(env, args, url, key))
     mib = 1024 * 1024
     print(
         table(

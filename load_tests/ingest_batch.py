@@ -22,12 +22,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from helpstream.aio import run_on_fastest_loop
 from load_tests.args import add_common_arguments, bench_main
 from load_tests.base import BenchError
 from load_tests.events import batch_bodies, click_stream, wire_payload_of_one
 from load_tests.isolation import BenchEnv, auth_headers, redis_db
 from load_tests.output import median, num, stage, table, verdict, write_results
-from load_tests.processes import require_tool, run_async
+from load_tests.processes import require_tool
 from load_tests.profiles import print_profile
 from load_tests.wrk_bench import measure, profile, start_target, trim_streams
 from load_tests.wrk_runner import write_lines
@@ -127,7 +128,7 @@ def redis_py_pipelines(env: BenchEnv, payload: bytes, args: argparse.Namespace) 
         finally:
             await client.aclose()
 
-    return run_async(go())
+    return run_on_fastest_loop(go())
 
 
 def _delete_xadd_key(env: BenchEnv) -> None:
@@ -138,7 +139,7 @@ def _delete_xadd_key(env: BenchEnv) -> None:
         finally:
             await client.aclose()
 
-    run_async(go())
+    run_on_fastest_loop(go())
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,10 +18,11 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import asyncpg
 import redis.asyncio as aioredis
 
+from helpstream.aio import run_on_fastest_loop
 from load_tests.args import parse_settings
 from load_tests.base import LOOPBACK, REPO_ROOT, SERVER_INFO, BenchError
 from load_tests.cpu import postgres_backends
-from load_tests.processes import Child, free_port, run_async, wait_http_ready
+from load_tests.processes import Child, free_port, wait_http_ready
 
 
 def _check_local_postgres(url: str) -> None:
@@ -217,7 +218,7 @@ class BenchEnv:
             redis_info = {k: v for k, v in self.redis_config.items() if k != "process_id"}
             SERVER_INFO.update(postgres=self.postgres_config, redis=redis_info)
 
-        run_async(go())
+        run_on_fastest_loop(go())
         if self.postgres_config.get("autovacuum") == "off" and not getattr(self, "_warned", False):
             self._warned = True
             print(
@@ -228,7 +229,7 @@ class BenchEnv:
             )
 
     def keys(self, *scopes: str) -> list[str]:
-        return run_async(create_keys(self.database_url, scopes))
+        return run_on_fastest_loop(create_keys(self.database_url, scopes))
 
     def child_env(self, **overrides: str) -> dict[str, str]:
         """The environment of API/worker processes: only the benchmark's HELPSTREAM_ vars."""

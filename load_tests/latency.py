@@ -28,6 +28,7 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
+from helpstream.aio import run_on_fastest_loop
 from helpstream.streams import stream_key
 from load_tests.args import add_common_arguments, bench_main
 from load_tests.base import BenchError
@@ -35,7 +36,6 @@ from load_tests.cpu import CpuMeter
 from load_tests.events import click_stream
 from load_tests.isolation import BenchEnv, auth_headers
 from load_tests.output import num, percentile, stage, table, verdict, write_results
-from load_tests.processes import run_async
 from load_tests.profiles import Profiler, ProfileSummary, print_profile
 
 NAME = "latency"
@@ -252,7 +252,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with stage("starting helpstream api and one helpstream worker"):
             api, url = env.start_api()
             worker = env.start_worker()
-            run_async(wait_for_worker(env.database_url))
+            run_on_fastest_loop(wait_for_worker(env.database_url))
         with stage("generating traffic"):
             bodies, probes = plan(args)
         meter = CpuMeter(
@@ -277,7 +277,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             self_before = resource.getrusage(resource.RUSAGE_SELF)
             meter.start()
             started = time.monotonic()
-            tally = run_async(
+            tally = run_on_fastest_loop(
                 drive(
                     url,
                     ingest_key,

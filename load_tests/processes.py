@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from load_tests.base import INSTALL_HINTS, BenchError, T
+from load_tests.base import INSTALL_HINTS, BenchError
 
 
 def install_signal_handlers(max_seconds: float) -> None:
@@ -29,17 +26,6 @@ def install_signal_handlers(max_seconds: float) -> None:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(max(1, int(max_seconds)))
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine on a fresh loop (uvloop when installed, as the servers use it)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        result: T = runner.run(coro)
-        return result
 
 
 def require_tool(name: str) -> str:

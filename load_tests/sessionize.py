@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from helpstream.aio import run_on_fastest_loop
 from helpstream.streams import parse_id
 from helpstream.workers.clicks import CLICK_COLUMNS
 from load_tests.args import add_common_arguments, bench_main
@@ -40,7 +41,6 @@ from load_tests.events import (
 )
 from load_tests.isolation import BenchEnv
 from load_tests.output import median, num, stage, table, verdict, write_results
-from load_tests.processes import run_async
 from load_tests.profiles import Profiler, ProfileSummary, print_profile
 
 NAME = "sessionize"
@@ -251,7 +251,9 @@ def drain_with_worker(
     if profile_tag:
         profiler = Profiler(workers[0], profile_tag, max_seconds=args.timeout)
     with profiler as active:
-        result = run_async(drain(env.database_url, progress, args.timeout, args.poll, meter))
+        result = run_on_fastest_loop(
+            drain(env.database_url, progress, args.timeout, args.poll, meter)
+        )
     for w in workers:
         if not w.alive():
             raise BenchError(f"a worker died:\n{w.log_tail()}")
@@ -270,9 +272,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             entries = stream_entries(clicks, args.request_size, env.partitions)
             rows = copy_rows(entries)
         with stage(f"COPY baseline: {num(len(rows))} rows x {args.copy_rounds}"):
-            copy = run_async(copy_baseline(env.database_url, rows, args.copy_rounds))
+            copy = run_on_fastest_loop(copy_baseline(env.database_url, rows, args.copy_rounds))
         with stage(f"preloading {num(len(entries))} stream entries"):
-            progress = run_async(preload(env.redis_url, entries))
+            progress = run_on_fastest_loop(preload(env.redis_url, entries))
         with stage("one `helpstream worker` applying them"):
             result, _ = drain_with_worker(env, progress, args, None)
         if not result["completed"]:
@@ -287,7 +289,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.profile:
             with stage("profiling a second, identical run with py-spy"):
                 env.reset()
-                progress = run_async(preload(env.redis_url, entries))
+                progress = run_on_fastest_loop(preload(env.redis_url, entries))
                 profiled, summary = drain_with_worker(env, progress, args, NAME)
             if summary is not None:
                 print_profile(summary)

@@ -9,10 +9,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from helpstream.aio import run_on_fastest_loop
 from helpstream.streams import KINDS, stream_key
 from load_tests.cpu import CpuMeter
 from load_tests.isolation import BenchEnv
-from load_tests.processes import Child, free_port, run_async
+from load_tests.processes import Child, free_port
 from load_tests.profiles import Profiler, ProfileSummary
 from load_tests.wrk_runner import run_wrk
 
@@ -123,4 +124,4 @@ def trim_streams(env: BenchEnv) -> None:
         finally:
             await client.aclose()
 
-    run_async(go())
+    run_on_fastest_loop(go())

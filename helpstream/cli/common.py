@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from helpstream.aio import run_on_fastest_loop
 from helpstream.cli.errors import CliError, connecting, settings_error
 from helpstream.settings import Settings
 
@@ -68,7 +69,7 @@ def run_until_signal(main: Any) -> None:
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    asyncio.run(runner())
+    run_on_fastest_loop(runner())
 
 
 @contextmanager
