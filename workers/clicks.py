@@ -41,14 +41,10 @@ async def apply_clicks(
     """Apply one batch (in arrival order); returns the partition's new stream time."""
     # A repeated key is a repeated delivery, whatever its content: only the first counts,
     # for lateness too (a reused event_id must not move its customer's newest click).
-    fresh = await _not_stored(conn, _first_deliveries(events))
-    customers = sorted({e.click.customer_id for e in fresh})
+    candidates = _first_deliveries(events)
+    customers = sorted({e.click.customer_id for e in candidates})
     tails = {p.customer_id: (path_id, p) for path_id, p in await _fetch_tails(conn, customers)}
-
-    # Arrival order (stream order, then position in the request) decides lateness, so
-    # how events were grouped into requests or worker batches never changes it.
-    late_flags = _classify_late(fresh, tails, cfg.allowed_lateness)
-    await _store_clicks(conn, fresh, late_flags)
+    fresh, late_flags = await _store_new_clicks(conn, candidates, tails, cfg.allowed_lateness)
 
     delta = RollupDelta(cfg.partition)
     fresh_by_customer: dict[int, list[Click]] = defaultdict(list)
@@ -179,10 +175,39 @@ def _classify_late(
     return flags
 
 
+async def _store_new_clicks(
+    conn: asyncpg.Connection,
+    events: list[ClickEvent],
+    tails: dict[int, tuple[int, Path]],
+    allowed_lateness: int,
+) -> tuple[list[ClickEvent], list[bool]]:
+    """Store the events whose key is not in `clicks` yet; returns them and their late flags.
+
+    Optimistic: a batch's keys are almost never stored already (a redelivered stream entry
+    is fenced off by the partition's offset; only a client resending an ``event_id`` repeats
+    one), so the COPY is tried first, in a savepoint, and the primary key finds a repeat.
+    Only then are the keys looked up and the new events' lateness judged again without the
+    repeats. That saves looking up every key of every batch: a second index probe per click.
+    """
+    # Arrival order (stream order, then position in the request) decides lateness, so
+    # how events were grouped into requests or worker batches never changes it.
+    late = _classify_late(events, tails, allowed_lateness)
+    try:
+        async with conn.transaction():  # a savepoint: a repeated key undoes only the COPY
+            await _store_clicks(conn, events, late)
+        return events, late
+    except asyncpg.UniqueViolationError:
+        pass
+    fresh = await _not_stored(conn, events)
+    late = _classify_late(fresh, tails, allowed_lateness)
+    await _store_clicks(conn, fresh, late)
+    return fresh, late
+
+
 async def _not_stored(conn: asyncpg.Connection, events: list[ClickEvent]) -> list[ClickEvent]:
     """The events whose key is not in `clicks` yet (``events`` holds each key once), in order.
 
-    Looked up first so that the clicks can be stored by COPY, which cannot skip conflicting
+    Looked up once the optimistic COPY has met a stored key: COPY cannot skip conflicting
     rows. Nobody else inserts this partition's customers while this transaction runs (its
     first statement took the partition's offset row, and another owner's compare-and-set
     waits for it and fails), so the keys found absent stay absent until the commit.
