@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 
 from helpstream.aio import run_on_fastest_loop
 from helpstream.streams import parse_id
-from helpstream.workers.clicks import CLICK_COLUMNS
+from helpstream.workers.click_store import CLICK_COLUMNS
 from load_tests.args import add_common_arguments, bench_main
 from load_tests.base import BenchError
 from load_tests.cpu import CpuMeter

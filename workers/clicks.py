@@ -2,7 +2,8 @@
 
 Runs inside the worker's transaction for one partition, so everything here commits
 together with the partition's stream offset, or not at all. The path rules themselves
-are in `workers.sessionizer`; this module only moves state between PostgreSQL and them:
+are in `workers.sessionizer`, storing the raw clicks exactly once in `workers.click_store`;
+this module moves state between PostgreSQL and them:
 
 * fast path (in-order clicks): a customer's newest stored path is continued;
 * slow path (a click older than the newest path's end): the customer's paths from a cut
@@ -12,16 +13,16 @@ are in `workers.sessionizer`; this module only moves state between PostgreSQL an
 from __future__ import annotations
 
 import time
-import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
 from helpstream.constants import DEFAULT_MAX_FUTURE_SKEW
 from helpstream.events import Click, ClickEvent
+from helpstream.workers.click_store import RepeatedKeys, first_deliveries, store_new_clicks
 from helpstream.workers.rollups import RollupDelta
-from helpstream.workers.sessionizer import Path, choose_cut, close_if_idle, is_late, sessionize
+from helpstream.workers.sessionizer import Path, choose_cut, close_if_idle, sessionize
 
 
 @dataclass(slots=True)
@@ -30,6 +31,7 @@ class ClickSettings:
     path_timeout: int
     allowed_lateness: int
     max_future_skew: int = DEFAULT_MAX_FUTURE_SKEW
+    repeats: RepeatedKeys = field(default_factory=RepeatedKeys)
 
 
 async def apply_clicks(
@@ -39,12 +41,12 @@ async def apply_clicks(
     stream_time: int | None,
 ) -> int | None:
     """Apply one batch (in arrival order); returns the partition's new stream time."""
-    # A repeated key is a repeated delivery, whatever its content: only the first counts,
-    # for lateness too (a reused event_id must not move its customer's newest click).
-    candidates = _first_deliveries(events)
+    candidates = first_deliveries(events)
     customers = sorted({e.click.customer_id for e in candidates})
     tails = {p.customer_id: (path_id, p) for path_id, p in await _fetch_tails(conn, customers)}
-    fresh, late_flags = await _store_new_clicks(conn, candidates, tails, cfg.allowed_lateness)
+    fresh, late_flags = await store_new_clicks(
+        conn, candidates, tails, cfg.allowed_lateness, cfg.repeats
+    )
 
     delta = RollupDelta(cfg.partition)
     fresh_by_customer: dict[int, list[Click]] = defaultdict(list)
@@ -131,22 +133,6 @@ def _bounded(event_time: int | None, max_future_skew: int) -> int | None:
     return min(event_time, int(time.time()) + max_future_skew)
 
 
-def _first_deliveries(events: list[ClickEvent]) -> list[ClickEvent]:
-    """Each event once, at the position of its first delivery.
-
-    An event is identified by (customer_id, event_key), as in the clicks table: the same
-    ``event_id`` on another customer is another event, in one batch as across batches.
-    """
-    seen: set[tuple[int, uuid.UUID]] = set()
-    unique = []
-    for event in events:
-        identity = (event.click.customer_id, event.event_key)
-        if identity not in seen:
-            seen.add(identity)
-            unique.append(event)
-    return unique
-
-
 def _tail_is_final(tail: Path, earliest: int, timeout: int) -> bool:
     """True when clicks from ``earliest`` on cannot change the customer's newest path."""
     if earliest <= tail.end_ts:
@@ -154,114 +140,6 @@ def _tail_is_final(tail: Path, earliest: int, timeout: int) -> bool:
     return tail.status == "resolved" or (
         tail.status == "abandoned" and earliest - tail.end_ts > timeout
     )
-
-
-def _classify_late(
-    events: list[ClickEvent], tails: dict[int, tuple[int, Path]], allowed_lateness: int
-) -> list[bool]:
-    """Late = older than the customer's newest click by more than the bound, in arrival order.
-
-    ``events`` must be in arrival order: the customer's newest click is then the newest
-    non-late one that arrived before, whichever batch it came in.
-    """
-    newest = {c: entry[1].end_ts for c, entry in tails.items()}
-    flags = []
-    for event in events:
-        c = event.click
-        late = is_late(c.timestamp, newest.get(c.customer_id), allowed_lateness)
-        flags.append(late)
-        if not late:
-            newest[c.customer_id] = max(newest.get(c.customer_id, c.timestamp), c.timestamp)
-    return flags
-
-
-async def _store_new_clicks(
-    conn: asyncpg.Connection,
-    events: list[ClickEvent],
-    tails: dict[int, tuple[int, Path]],
-    allowed_lateness: int,
-) -> tuple[list[ClickEvent], list[bool]]:
-    """Store the events whose key is not in `clicks` yet; returns them and their late flags.
-
-    Optimistic: a batch's keys are almost never stored already (a redelivered stream entry
-    is fenced off by the partition's offset; only a client resending an ``event_id`` repeats
-    one), so the COPY is tried first, in a savepoint, and the primary key finds a repeat.
-    Only then are the keys looked up and the new events' lateness judged again without the
-    repeats. That saves looking up every key of every batch: a second index probe per click.
-    """
-    # Arrival order (stream order, then position in the request) decides lateness, so
-    # how events were grouped into requests or worker batches never changes it.
-    late = _classify_late(events, tails, allowed_lateness)
-    try:
-        async with conn.transaction():  # a savepoint: a repeated key undoes only the COPY
-            await _store_clicks(conn, events, late)
-        return events, late
-    except asyncpg.UniqueViolationError:
-        pass
-    fresh = await _not_stored(conn, events)
-    late = _classify_late(fresh, tails, allowed_lateness)
-    await _store_clicks(conn, fresh, late)
-    return fresh, late
-
-
-async def _not_stored(conn: asyncpg.Connection, events: list[ClickEvent]) -> list[ClickEvent]:
-    """The events whose key is not in `clicks` yet (``events`` holds each key once), in order.
-
-    Looked up once the optimistic COPY has met a stored key: COPY cannot skip conflicting
-    rows. Nobody else inserts this partition's customers while this transaction runs (its
-    first statement took the partition's offset row, and another owner's compare-and-set
-    waits for it and fails), so the keys found absent stay absent until the commit.
-    """
-    stored = await conn.fetch(
-        """
-        SELECT c.customer_id, c.event_key FROM clicks c
-        JOIN unnest($1::bigint[], $2::uuid[]) AS n(customer_id, event_key)
-          USING (customer_id, event_key)
-        """,
-        [e.click.customer_id for e in events],
-        [e.event_key for e in events],
-    )
-    if not stored:
-        return events
-    known = {(r[0], r[1]) for r in stored}
-    return [e for e in events if (e.click.customer_id, e.event_key) not in known]
-
-
-async def _store_clicks(
-    conn: asyncpg.Connection, events: list[ClickEvent], late: list[bool]
-) -> None:
-    if not events:
-        return
-    await conn.copy_records_to_table(
-        "clicks",
-        records=[
-            (
-                e.click.customer_id,
-                e.event_key,
-                e.click.timestamp,
-                e.click.source,
-                e.click.target,
-                e.click.resolved,
-                e.click.variant,
-                flag,
-            )
-            for e, flag in zip(events, late, strict=True)
-        ],
-        columns=CLICK_COLUMNS,
-    )
-
-
-# The columns a worker COPYs into `clicks` (the sessionize benchmark's baseline COPYs the same).
-CLICK_COLUMNS = [
-    "customer_id",
-    "event_key",
-    "ts",
-    "source_page_id",
-    "target_page_id",
-    "is_resolved",
-    "variant",
-    "late",
-]
 
 
 _PATH_COLUMNS = "path_id, customer_id, variant, start_ts, end_ts, pages, status"

@@ -50,9 +50,15 @@ class ClickHandler:
         self.timeout = settings.path_timeout
         self.lateness = settings.allowed_lateness
         self.max_future_skew = settings.max_future_skew
+        self._cfgs: dict[int, ClickSettings] = {}
 
     def _cfg(self, partition: int) -> ClickSettings:
-        return ClickSettings(partition, self.timeout, self.lateness, self.max_future_skew)
+        """One per partition, kept: it carries the partition's `RepeatedKeys` hint."""
+        cfg = self._cfgs.get(partition)
+        if cfg is None:
+            cfg = ClickSettings(partition, self.timeout, self.lateness, self.max_future_skew)
+            self._cfgs[partition] = cfg
+        return cfg
 
     def decode(self, raw: Any) -> ClickEvent:
         return click_from_wire(raw)

@@ -18,16 +18,21 @@ from helpstream.workers.clicks import ClickSettings, apply_clicks
 pytestmark = pytest.mark.integration
 
 T = 1_600_000_000
-CFG = ClickSettings(partition=0, path_timeout=1800, allowed_lateness=300)
 
 
 def click(key: uuid.UUID, ts: int, customer: int, source: int, target: int) -> ClickEvent:
     return ClickEvent(event_key=key, click=Click(ts, customer, source, target))
 
 
-async def apply(pool: asyncpg.Pool, events: list[ClickEvent]) -> None:
+def partition_settings() -> ClickSettings:
+    return ClickSettings(partition=0, path_timeout=1800, allowed_lateness=300)
+
+
+async def apply(
+    pool: asyncpg.Pool, events: list[ClickEvent], cfg: ClickSettings | None = None
+) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        await apply_clicks(conn, events, CFG, None)
+        await apply_clicks(conn, events, cfg or partition_settings(), None)
 
 
 async def stored(pool: asyncpg.Pool) -> list[tuple[int, int, bool]]:
@@ -80,3 +85,21 @@ async def test_a_batch_of_stored_keys_only_changes_nothing(pool: asyncpg.Pool) -
             [[1, 2, 3]],
         )
     )
+
+
+async def test_after_a_batch_with_repeats_keys_are_looked_up_first_until_none_repeat(
+    pool: asyncpg.Pool,
+) -> None:
+    cfg = partition_settings()
+    first = click(uuid.uuid4(), T, 4, 1, 2)
+    await apply(pool, [first], cfg)
+    assert not cfg.repeats.seen
+    await apply(pool, [first, click(uuid.uuid4(), T + 1, 4, 2, 3)], cfg)  # COPY meets `first`
+    assert cfg.repeats.seen
+    await apply(pool, [first, click(uuid.uuid4(), T + 2, 4, 3, 4)], cfg)  # looked up first
+    assert cfg.repeats.seen
+    await apply(pool, [click(uuid.uuid4(), T + 3, 4, 4, 5)], cfg)  # none repeats
+    assert not cfg.repeats.seen
+    await apply(pool, [click(uuid.uuid4(), T + 4, 4, 5, 6)], cfg)  # optimistic again
+    assert [r[1] for r in await stored(pool)] == [T, T + 1, T + 2, T + 3, T + 4]
+    assert await pages(pool, 4) == [[1, 2, 3, 4, 5, 6]]

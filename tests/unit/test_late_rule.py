@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpstream.events import ClickEvent
-from helpstream.workers.clicks import _classify_late, _first_deliveries
+from helpstream.workers.click_store import classify_late, first_deliveries
 from helpstream.workers.sessionizer import Click, Path
 
 LATENESS = 300
@@ -32,10 +32,10 @@ def classify_in_batches(evs: list[ClickEvent], cuts: list[int]) -> list[tuple[Cl
     out: list[tuple[ClickEvent, bool]] = []
     bounds = [0, *sorted(set(cuts)), len(evs)]
     for start, end in itertools.pairwise(bounds):
-        unique = _first_deliveries(evs[start:end])
+        unique = first_deliveries(evs[start:end])
         # A repeat delivery of a stored key is dropped before lateness is judged.
         fresh = [e for e in unique if (e.click.customer_id, e.event_key) not in stored]
-        for event, late in zip(fresh, _classify_late(fresh, tails, LATENESS), strict=True):
+        for event, late in zip(fresh, classify_late(fresh, tails, LATENESS), strict=True):
             c = event.click
             stored.add((c.customer_id, event.event_key))
             out.append((event, late))
