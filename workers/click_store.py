@@ -36,14 +36,13 @@ def first_deliveries(events: list[ClickEvent]) -> list[ClickEvent]:
     An event is identified by (customer_id, event_key), as in the clicks table: the same
     ``event_id`` on another customer is another event, in one batch as across batches.
     """
-    seen: set[tuple[int, uuid.UUID]] = set()
-    unique = []
-    for event in events:
-        identity = (event.click.customer_id, event.event_key)
-        if identity not in seen:
-            seen.add(identity)
-            unique.append(event)
-    return unique
+    identities = [(event.click.customer_id, event.event_key) for event in events]
+    if len(set(identities)) == len(identities):  # the usual batch: nothing repeated
+        return events
+    first: dict[tuple[int, uuid.UUID], ClickEvent] = {}
+    for identity, event in zip(identities, events, strict=True):
+        first.setdefault(identity, event)
+    return list(first.values())
 
 
 def classify_late(

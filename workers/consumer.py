@@ -377,7 +377,7 @@ def _decode_or_none(handler: StreamHandler, entry: Entry) -> list[Any] | None:
 def _decode_entry(handler: StreamHandler, entry: Entry) -> list[Any]:
     if entry[1] is None:
         raise ValueError("entry has no fields")
-    return [handler.decode(raw) for raw in decode_events(entry[1])]
+    return list(map(handler.decode, decode_events(entry[1])))
 
 
 def _is_entrys_fault(exc: BaseException) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from helpstream.constants import BUCKET_SECONDS
-from helpstream.workers.sessionizer import Path
+from helpstream.workers.sessionizer import Path, turnaround_pages
 
 
 def bucket_of(timestamp: int) -> int:
@@ -32,29 +32,32 @@ class RollupDelta:
 
     def add_path(self, path: Path, sign: int = 1) -> None:
         """Count (sign=1) or uncount (sign=-1) a path; open paths are not in rollups."""
-        if not path.is_completed:
+        status = path.status
+        if status == "open":
             return
-        bucket = bucket_of(path.end_ts)
-        row = self.paths[(path.variant, bucket)]
-        resolved = path.status == "resolved"
-        turnarounds = path.turnaround_pages
+        variant, bucket, pages = path.variant, bucket_of(path.end_ts), path.pages
+        resolved = status == "resolved"
+        turnarounds = turnaround_pages(pages)
+        row = self.paths[(variant, bucket)]
         row[0] += sign
         row[1] += sign * resolved
         row[2] += sign * (not resolved)
         row[3] += sign * bool(turnarounds)
         if resolved:
-            row[4] += sign * path.length
-            row[5] += sign * path.length * path.length
-        last = len(path.pages) - 1
-        for position, page in enumerate(path.pages):
-            page_row = self.pages[(path.variant, bucket, page)]
+            length = len(pages)
+            row[4] += sign * length
+            row[5] += sign * length * length
+        page_rows = self.pages  # locals: this loop runs once per page of every path
+        last = len(pages) - 1
+        for position, page in enumerate(pages):
+            page_row = page_rows[(variant, bucket, page)]
             page_row[0] += sign
             if position < last:
                 page_row[1] += sign
         for page in turnarounds:
-            self.pages[(path.variant, bucket, page)][2] += sign
+            page_rows[(variant, bucket, page)][2] += sign
         if resolved:
-            self.pages[(path.variant, bucket, path.pages[-1])][3] += sign
+            page_rows[(variant, bucket, pages[-1])][3] += sign
 
     def add_late(self, variant: str, timestamp: int, count: int = 1) -> None:
         self.paths[(variant, bucket_of(timestamp))][6] += count
