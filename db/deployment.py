@@ -117,11 +117,9 @@ async def change_partitions(
                 "`helpstream api`, run the workers until the backlog is 0, then stop them"
             )
         await conn.execute(
-            "UPDATE paths SET partition = customer_id % $1"
-            " WHERE status = 'open' AND partition <> customer_id % $1",
+            "UPDATE open_paths SET partition = customer_id % $1"
+            " WHERE partition <> customer_id % $1",
             new,
         )
-        # Open paths moved between partitions: where idle closing got to is unknown now.
-        await conn.execute("UPDATE stream_offsets SET closed_before = NULL")
         await conn.execute("UPDATE deployment SET partitions = $1, recorded_at = now()", new)
     return old

@@ -130,7 +130,8 @@ async def watch_backlog(
             tally.redis_memory.append((now, int(memory["used_memory"])))
             row = await conn.fetchrow(
                 "SELECT (SELECT count(*) FROM paths WHERE status = 'open') AS open,"
-                " (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'paths') AS dead"
+                " (SELECT sum(n_dead_tup) FROM pg_stat_user_tables"
+                " WHERE relname IN ('completed_paths', 'open_paths')) AS dead"
             )
             tally.paths_state.append((now, int(row["open"]), int(row["dead"] or 0)))
             with contextlib.suppress(TimeoutError):

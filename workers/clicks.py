@@ -2,8 +2,9 @@
 
 Runs inside the worker's transaction for one partition, so everything here commits
 together with the partition's stream offset, or not at all. The path rules themselves
-are in `workers.sessionizer`, storing the raw clicks exactly once in `workers.click_store`;
-this module moves state between PostgreSQL and them:
+are in `workers.sessionizer`, storing the raw clicks exactly once in `workers.click_store`,
+storing paths (open ones in place) in `workers.path_store`; this module moves state
+between PostgreSQL and them:
 
 * fast path (in-order clicks): a customer's newest stored path is continued;
 * slow path (a click older than the newest path's end): the customer's paths from a cut
@@ -21,6 +22,14 @@ import asyncpg
 from helpstream.constants import DEFAULT_MAX_FUTURE_SKEW
 from helpstream.events import Click, ClickEvent
 from helpstream.workers.click_store import RepeatedKeys, first_deliveries, store_new_clicks
+from helpstream.workers.path_store import (
+    PATH_COLUMNS,
+    OpenPathEnds,
+    close_ended,
+    fetch_tails,
+    path_from_row,
+    replace_paths,
+)
 from helpstream.workers.rollups import RollupDelta
 from helpstream.workers.sessionizer import Path, choose_cut, close_if_idle, sessionize
 
@@ -32,6 +41,18 @@ class ClickSettings:
     allowed_lateness: int
     max_future_skew: int = DEFAULT_MAX_FUTURE_SKEW
     repeats: RepeatedKeys = field(default_factory=RepeatedKeys)
+    ends: OpenPathEnds | None = None  # where the partition's open paths end; None: not loaded
+
+
+async def owned_ends(conn: asyncpg.Connection, cfg: ClickSettings) -> OpenPathEnds:
+    """The partition's `OpenPathEnds`, loaded afresh unless the last change to it committed.
+
+    Marked unconfirmed until this transaction commits (`ClickHandler.committed`).
+    """
+    if cfg.ends is None or not cfg.ends.confirmed:
+        cfg.ends = await OpenPathEnds.load(conn, cfg.partition)
+    cfg.ends.confirmed = False
+    return cfg.ends
 
 
 async def apply_clicks(
@@ -41,9 +62,10 @@ async def apply_clicks(
     stream_time: int | None,
 ) -> int | None:
     """Apply one batch (in arrival order); returns the partition's new stream time."""
+    ends = await owned_ends(conn, cfg)
     candidates = first_deliveries(events)
     customers = sorted({e.click.customer_id for e in candidates})
-    tails = {p.customer_id: (path_id, p) for path_id, p in await _fetch_tails(conn, customers)}
+    tails = {p.customer_id: (path_id, p) for path_id, p in await fetch_tails(conn, customers)}
     fresh, late_flags = await store_new_clicks(
         conn, candidates, tails, cfg.allowed_lateness, cfg.repeats
     )
@@ -66,7 +88,7 @@ async def apply_clicks(
         ),
         cfg.max_future_skew,
     )
-    replaced_ids: list[int] = []
+    replaced: list[tuple[int, Path]] = []
     new_paths: list[Path] = []
     slow: dict[int, list[Click]] = {}
     for customer_id, clicks in fresh_by_customer.items():
@@ -75,15 +97,15 @@ async def apply_clicks(
         if tail_entry is None or _tail_is_final(tail_entry[1], earliest, cfg.path_timeout):
             new_paths.extend(sessionize(clicks, cfg.path_timeout))
         elif earliest > tail_entry[1].end_ts:
-            replaced_ids.append(tail_entry[0])
+            replaced.append(tail_entry)
             delta.add_path(tail_entry[1], -1)
             new_paths.extend(sessionize(clicks, cfg.path_timeout, tail=tail_entry[1]))
         else:
             slow[customer_id] = clicks
     if slow:
-        ids, removed, refolded = await _refold(conn, slow, cfg.path_timeout)
-        replaced_ids.extend(ids)
-        for path in removed:
+        removed, refolded = await _refold(conn, slow, cfg.path_timeout)
+        replaced.extend(removed)
+        for _, path in removed:
             delta.add_path(path, -1)
         new_paths.extend(refolded)
 
@@ -91,9 +113,9 @@ async def apply_clicks(
     for path in new_paths:
         close_if_idle(path, event_time, cfg.path_timeout)
         delta.add_path(path, +1)
-    await _replace_paths(conn, replaced_ids, new_paths, cfg.partition)
+    await replace_paths(conn, replaced, new_paths, cfg.partition, ends)
     if event_time is not None:
-        for path in await close_idle_paths(conn, cfg, event_time - cfg.path_timeout):
+        for path in await close_ended(conn, cfg.partition, ends, event_time - cfg.path_timeout):
             delta.add_path(path, +1)
     await delta.write(conn)
     if late_count:  # the running total GET /metrics reads (in this same transaction)
@@ -142,43 +164,15 @@ def _tail_is_final(tail: Path, earliest: int, timeout: int) -> bool:
     )
 
 
-_PATH_COLUMNS = "path_id, customer_id, variant, start_ts, end_ts, pages, status"
-
-
-def _path_from_row(row: asyncpg.Record) -> tuple[int, Path]:
-    """A row of `_PATH_COLUMNS`, read by position: it runs once per customer per batch.
-
-    asyncpg decodes an array into a new list, so the path may own it without a copy.
-    """
-    path_id, customer_id, variant, start_ts, end_ts, pages, status = row
-    return path_id, Path(customer_id, variant, start_ts, end_ts, pages, status)
-
-
-async def _fetch_tails(conn: asyncpg.Connection, customers: list[int]) -> list[tuple[int, Path]]:
-    rows = await conn.fetch(
-        f"""
-        SELECT newest.* FROM unnest($1::bigint[]) AS c(customer_id)
-        CROSS JOIN LATERAL (
-            SELECT {_PATH_COLUMNS} FROM paths p
-            WHERE p.customer_id = c.customer_id
-            ORDER BY p.start_ts DESC, p.path_id DESC
-            LIMIT 1
-        ) AS newest
-        """,
-        customers,
-    )
-    return [_path_from_row(r) for r in rows]
-
-
 async def _refold(
     conn: asyncpg.Connection, slow: dict[int, list[Click]], path_timeout: int
-) -> tuple[list[int], list[Path], list[Path]]:
-    """Re-fold out-of-order customers from their cut: (ids removed, paths removed, new paths)."""
+) -> tuple[list[tuple[int, Path]], list[Path]]:
+    """Re-fold out-of-order customers from their cut: ((path_id, path) removed, new paths)."""
     customers = list(slow)
     earliest = [min(c.timestamp for c in slow[cid]) for cid in customers]
     rows = await conn.fetch(
         f"""
-        SELECT {_PATH_COLUMNS} FROM paths p
+        SELECT {PATH_COLUMNS} FROM paths p
         JOIN unnest($1::bigint[], $2::bigint[]) AS n(customer_id, earliest) USING (customer_id)
         WHERE p.end_ts >= n.earliest - $3
         ORDER BY customer_id, start_ts, path_id
@@ -189,7 +183,7 @@ async def _refold(
     )
     candidates: dict[int, list[tuple[int, Path]]] = defaultdict(list)
     for row in rows:
-        path_id, path = _path_from_row(row)
+        path_id, path = path_from_row(row)
         candidates[path.customer_id].append((path_id, path))
 
     cuts: list[int] = []
@@ -198,13 +192,13 @@ async def _refold(
         cut = choose_cut([p for _, p in cands], first, path_timeout)
         while True:  # an older path ending exactly at the cut (same-second ties) joins in
             older = await conn.fetch(
-                f"SELECT {_PATH_COLUMNS} FROM paths WHERE customer_id = $1"
+                f"SELECT {PATH_COLUMNS} FROM paths WHERE customer_id = $1"
                 " AND start_ts < $2 AND end_ts >= $2 ORDER BY start_ts, path_id",
                 cid,
                 cut,
             )
             known = {pid for pid, _ in cands}
-            extra = [_path_from_row(r) for r in older if r["path_id"] not in known]
+            extra = [path_from_row(r) for r in older if r["path_id"] not in known]
             if not extra:
                 break
             cands = sorted(extra + cands, key=lambda e: (e[1].start_ts, e[0]))
@@ -234,99 +228,6 @@ async def _refold(
                 r["variant"],
             )
         )
-    removed_ids = [pid for cid in customers for pid, _ in candidates[cid]]
-    removed = [p for cid in customers for _, p in candidates[cid]]
+    removed = [entry for cid in customers for entry in candidates[cid]]
     refolded = [p for cid in customers for p in sessionize(clicks_by_customer[cid], path_timeout)]
-    return removed_ids, removed, refolded
-
-
-async def _replace_paths(
-    conn: asyncpg.Connection, removed_ids: list[int], paths: list[Path], partition: int
-) -> None:
-    if removed_ids:
-        await conn.execute("DELETE FROM paths WHERE path_id = ANY($1::bigint[])", removed_ids)
-    if not paths:
-        return
-    await conn.copy_records_to_table(
-        "paths",
-        records=[
-            (
-                p.customer_id,
-                partition,
-                p.variant,
-                p.start_ts,
-                p.end_ts,
-                p.pages,
-                p.length,
-                p.status,
-                p.has_turnaround,
-            )
-            for p in paths
-        ],
-        columns=_PATH_INSERT_COLUMNS,
-    )
-
-
-_PATH_INSERT_COLUMNS = [
-    "customer_id",
-    "partition",
-    "variant",
-    "start_ts",
-    "end_ts",
-    "pages",
-    "path_length",
-    "status",
-    "has_turnaround",
-]
-
-
-async def close_idle_paths(
-    conn: asyncpg.Connection, cfg: ClickSettings, ended_before: int
-) -> list[Path]:
-    """Close open paths whose last click is older than ``ended_before`` (event time).
-
-    Only paths that ended since the partition's previous bound (``closed_before``) can
-    still be open: every path is written closed if it ended before the batch's bound
-    (`close_if_idle`), and event time never goes back. So only that range is scanned,
-    and the bound moves on in the same transaction. The wall-clock sweep still scans the
-    whole range, and a change of the partition count forgets the bounds.
-    """
-    rows = await conn.fetch(
-        f"""
-        WITH previous AS (
-            SELECT closed_before FROM stream_offsets WHERE partition = $1 AND stream = 'clicks'
-        ), advanced AS (
-            UPDATE stream_offsets SET closed_before = GREATEST(closed_before, $2)
-            WHERE partition = $1 AND stream = 'clicks'
-        )
-        UPDATE paths SET status = 'abandoned'
-        WHERE partition = $1 AND status = 'open' AND end_ts < $2
-          AND end_ts >= coalesce((SELECT closed_before FROM previous), -9223372036854775808)
-        RETURNING {_PATH_COLUMNS}
-        """,
-        cfg.partition,
-        ended_before,
-    )
-    return [_path_from_row(r)[1] for r in rows]
-
-
-async def close_quiet_paths(
-    conn: asyncpg.Connection, cfg: ClickSettings, ended_before: int | None
-) -> list[Path]:
-    """The periodic sweep: close paths idle on the event stream or on the wall clock.
-
-    Wall clock: no click has arrived for ``path_timeout`` seconds, so a quiet stream still
-    closes its paths.
-    """
-    rows = await conn.fetch(
-        f"""
-        UPDATE paths SET status = 'abandoned'
-        WHERE partition = $1 AND status = 'open'
-          AND (end_ts < $2 OR last_arrival_at < now() - make_interval(secs => $3))
-        RETURNING {_PATH_COLUMNS}
-        """,
-        cfg.partition,
-        ended_before if ended_before is not None else -(2**62),
-        float(cfg.path_timeout),
-    )
-    return [_path_from_row(r)[1] for r in rows]
+    return removed, refolded

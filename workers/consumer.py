@@ -100,6 +100,8 @@ class PartitionConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; a batch in flight is finished first."""
+        for handler in self.handlers.values():  # another owner may have written meanwhile
+            handler.forget(self.partition)
         await self._load_offsets()
         next_sweep = time.monotonic()
         backoff = 0.1
@@ -222,6 +224,8 @@ class PartitionConsumer:
                     kind,
                     stream_time,
                 )
+        if events:
+            handler.committed(self.partition)
         return stream_time
 
     async def _apply_one_by_one(
@@ -345,6 +349,7 @@ class PartitionConsumer:
                 if row != last_id:
                     raise LostPartition
                 await handler.sweep(conn, self.partition, stream_time)
+            handler.committed(self.partition)
 
 
 def _chunk_ends(sizes: list[int], most: int) -> list[int]:

@@ -13,12 +13,8 @@ import asyncpg
 from helpstream.events import ClickEvent, SupportEvent
 from helpstream.settings import Settings
 from helpstream.wire import click_from_wire, support_from_wire
-from helpstream.workers.clicks import (
-    ClickSettings,
-    apply_clicks,
-    close_quiet_paths,
-    stream_event_time,
-)
+from helpstream.workers.clicks import ClickSettings, apply_clicks, owned_ends, stream_event_time
+from helpstream.workers.path_store import close_quiet
 from helpstream.workers.rollups import RollupDelta
 from helpstream.workers.support import apply_support
 
@@ -40,6 +36,14 @@ class StreamHandler(Protocol):
         self, conn: asyncpg.Connection, partition: int, stream_time: int | None
     ) -> None:
         """Periodic wall-clock work (closing idle state)."""
+        ...
+
+    def committed(self, partition: int) -> None:
+        """The transaction that called `apply` or `sweep` for ``partition`` committed."""
+        ...
+
+    def forget(self, partition: int) -> None:
+        """A consumer (re)starts on ``partition``: drop what is kept in memory about it."""
         ...
 
 
@@ -72,13 +76,22 @@ class ClickHandler:
         self, conn: asyncpg.Connection, partition: int, stream_time: int | None
     ) -> None:
         cfg = self._cfg(partition)
+        ends = await owned_ends(conn, cfg)
         event_time = await stream_event_time(conn, stream_time, self.max_future_skew)
         ended_before = None if event_time is None else event_time - self.timeout
-        closed = await close_quiet_paths(conn, cfg, ended_before)
+        closed = await close_quiet(conn, partition, ends, ended_before, float(self.timeout))
         delta = RollupDelta(partition)
         for path in closed:
             delta.add_path(path, +1)
         await delta.write(conn)
+
+    def committed(self, partition: int) -> None:
+        ends = self._cfg(partition).ends
+        if ends is not None:
+            ends.confirmed = True
+
+    def forget(self, partition: int) -> None:
+        self._cfg(partition).ends = None
 
 
 class SupportHandler:
@@ -97,6 +110,12 @@ class SupportHandler:
     async def sweep(
         self, conn: asyncpg.Connection, partition: int, stream_time: int | None
     ) -> None:
+        return None
+
+    def committed(self, partition: int) -> None:
+        return None
+
+    def forget(self, partition: int) -> None:
         return None
 
 

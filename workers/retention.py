@@ -62,8 +62,8 @@ DELETE FROM clicks WHERE (customer_id, event_key) IN (
     SELECT customer_id, event_key FROM clicks WHERE ts < $1 LIMIT $2)
 """
 _DELETE_PATHS = """
-DELETE FROM paths WHERE path_id IN (
-    SELECT path_id FROM paths WHERE status <> 'open' AND end_ts < $1 LIMIT $2)
+DELETE FROM completed_paths WHERE path_id IN (
+    SELECT path_id FROM completed_paths WHERE end_ts < $1 LIMIT $2)
 """
 _DELETE_PATH_ROLLUPS = """
 DELETE FROM path_rollups WHERE (variant, bucket, partition) IN (

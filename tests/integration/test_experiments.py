@@ -248,13 +248,13 @@ async def test_deflection_probes_tickets_by_index(pool: asyncpg.Pool) -> None:
     )
     await pool.execute("ANALYZE tickets")
     await pool.execute(
-        "INSERT INTO paths (customer_id, partition, variant, start_ts, end_ts, pages, "
+        "INSERT INTO completed_paths (customer_id, partition, variant, start_ts, end_ts, pages, "
         "path_length, status, has_turnaround) SELECT g % 5000, 0, 'A', 1700000000 + g, "
         "1700000100 + g, ARRAY[1, 2, 3]::bigint[], 3, 'resolved', false "
         "FROM generate_series(1, 50000) g"
     )
     await pool.execute("ANALYZE tickets")
-    await pool.execute("ANALYZE paths")
+    await pool.execute("ANALYZE completed_paths")
     rows = await pool.fetch(
         "EXPLAIN " + query("deflection"), None, 1700000000, 1700001000, 24 * HOUR
     )

@@ -41,14 +41,15 @@ async def run_worker_until_drained(
 
 @pytest.fixture
 async def abandonments(pool: asyncpg.Pool) -> AsyncIterator[None]:
-    """Log every open path that is closed as abandoned (UPDATE), whatever undoes it later."""
+    """Log every path stored as abandoned (closing an open one moves it to completed_paths),
+    whatever undoes it later."""
     await pool.execute(
         """
         CREATE TABLE abandon_log (customer_id bigint NOT NULL);
         CREATE FUNCTION log_abandon() RETURNS trigger LANGUAGE plpgsql AS
             $$ BEGIN INSERT INTO abandon_log VALUES (NEW.customer_id); RETURN NEW; END $$;
-        CREATE TRIGGER log_abandon AFTER UPDATE ON paths FOR EACH ROW
-            WHEN (OLD.status = 'open' AND NEW.status = 'abandoned')
+        CREATE TRIGGER log_abandon AFTER INSERT ON completed_paths FOR EACH ROW
+            WHEN (NEW.status = 'abandoned')
             EXECUTE FUNCTION log_abandon();
         """
     )
@@ -56,7 +57,8 @@ async def abandonments(pool: asyncpg.Pool) -> AsyncIterator[None]:
         yield
     finally:
         await pool.execute(
-            "DROP TRIGGER log_abandon ON paths; DROP FUNCTION log_abandon(); DROP TABLE abandon_log"
+            "DROP TRIGGER log_abandon ON completed_paths;"
+            " DROP FUNCTION log_abandon(); DROP TABLE abandon_log"
         )
 
 
@@ -70,7 +72,7 @@ async def test_the_first_sweep_after_an_outage_waits_for_the_backlog(
     assert (await api.post("/v1/clicks", json=click(T, 5, 1, 2))).status_code == 202
     await run_worker_until_drained(settings, pool, redis)
     # The workers were down for longer than path_timeout (on the wall clock) ...
-    await pool.execute("UPDATE paths SET last_arrival_at = now() - interval '2 hours'")
+    await pool.execute("UPDATE open_paths SET last_arrival_at = now() - interval '2 hours'")
     # ... while clicks kept coming: other customers' first, then customer 5's next one.
     for customer in range(9, 9 + 4 * 20, 4):
         assert (await api.post("/v1/clicks", json=click(T + 1, customer, 7, 8))).status_code == 202

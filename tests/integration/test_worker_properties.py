@@ -90,7 +90,8 @@ def cases(draw: st.DrawFn, partitions: int) -> Case:
 async def reset(pool: asyncpg.Pool, redis: RedisClient) -> None:
     async with pool.acquire() as conn:
         await conn.execute(
-            "TRUNCATE clicks, paths, path_rollups, page_rollups, stream_offsets RESTART IDENTITY"
+            "TRUNCATE clicks, completed_paths, open_paths, path_rollups, page_rollups,"
+            " stream_offsets RESTART IDENTITY"
         )
     await redis.flushdb()
 

@@ -23,9 +23,7 @@ W=tests/integration/test_click_pipeline.py
 R=tests/integration/test_worker_properties.py
 Q=tests/integration/test_pinned_behaviour.py::test_a_path_closed_by_stream_time_reopens_for_a_click_at_exactly_the_timeout
 case "$1" in
-a) run a workers/clicks.py "WHERE partition = \$1 AND status = 'open' AND end_ts < \$2
-" "WHERE partition = \$1 AND status = 'open' AND end_ts <= \$2
-" $P::test_stream_time_of_exactly_the_timeout_leaves_a_path_open ;;
+a) run a workers/path_store.py "while self._heap and self._heap[0] < bound:" "while self._heap and self._heap[0] <= bound:" ${2:-tests/integration/test_open_paths.py::test_a_path_ending_exactly_at_the_bound_closes_in_the_batch_after_it} ;;
 b1) run b1 db/queries/page_metrics.sql "generate_series(2, p.path_length - 1)" "generate_series(2, p.path_length - 2)" $W::test_windows_are_exact_to_the_second ;;
 b2) run b2 db/queries/page_metrics.sql "generate_series(2, p.path_length - 1)" "generate_series(3, p.path_length - 1)" $W::test_windows_are_exact_to_the_second ;;
 b3) run b3 db/queries/page_metrics.sql "AND (end_ts BETWEEN \$4 AND \$5 OR end_ts BETWEEN \$6 AND \$7)" "AND (end_ts > \$4 AND end_ts <= \$5 OR end_ts BETWEEN \$6 AND \$7)" $W::test_windows_are_exact_to_the_second ;;
