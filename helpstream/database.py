@@ -54,19 +54,24 @@ def connect_options(
     }
 
 
-async def create_pool(database_url: str, settings: Settings, process: str) -> asyncpg.Pool:
+async def create_pool(
+    database_url: str,
+    settings: Settings,
+    process: str,
+    server_settings: dict[str, str] | None = None,
+) -> asyncpg.Pool:
     """The pool a long-running process (API, worker) uses: migrated, and refused unless the
     configured partition count is the deployment's (contract §6).
 
     A PostgreSQL that does not accept connections yet is waited for (`startup_wait_seconds`).
+    ``server_settings``: more session settings for this process's connections.
     """
+    options = connect_options(settings, f"helpstream-{process} pid={os.getpid()}")
+    options["server_settings"].update(server_settings or {})
 
     async def open_pool() -> asyncpg.Pool:
         pool: asyncpg.Pool = await asyncpg.create_pool(
-            database_url,
-            min_size=settings.db_pool_min,
-            max_size=settings.db_pool_max,
-            **connect_options(settings, f"helpstream-{process} pid={os.getpid()}"),
+            database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, **options
         )
         return pool
 
