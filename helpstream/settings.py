@@ -104,6 +104,15 @@ class Settings(BaseSettings):
     worker_block_ms: int = Field(
         default=200, ge=1, description="How long a worker waits on an idle stream (ms)."
     )
+    worker_linger_ms: int = Field(
+        default=100,
+        ge=0,
+        le=10_000,
+        description="Once a partition has caught up, its next read waits until this long "
+        "(ms) after the previous one began, so that a steady trickle of events is applied "
+        "in fewer, larger transactions (each costs about a dozen statements). Adds up to "
+        "this much to the time before an event shows; 0 reads again at once.",
+    )
     worker_sweep_seconds: float = Field(
         default=5.0, gt=0, description="How often idle open paths are checked (wall clock)."
     )

@@ -73,6 +73,7 @@ class PartitionConsumer:
         batch_entries: int,
         block_ms: int,
         batch_events: int = 20_000,
+        linger_ms: int = 0,
         sweep_seconds: float,
         max_deliveries: int = 5,
         max_dead_letters: int = 10_000,
@@ -89,6 +90,7 @@ class PartitionConsumer:
         # not by entries). Before the first read, guess the shape of 100-event requests.
         self._events_per_entry = 100.0
         self.block_ms = block_ms
+        self.linger = linger_ms / 1000
         self.sweep_seconds = sweep_seconds
         self.max_deliveries = max_deliveries
         self.max_dead_letters = max_dead_letters
@@ -107,6 +109,7 @@ class PartitionConsumer:
         backoff = 0.1
         while not stop.is_set():
             try:
+                read_at = time.monotonic()
                 await self._read_and_apply()
                 # Only once the backlog is read: after an outage, wall-clock idleness says
                 # nothing about paths whose next clicks are still waiting in the stream.
@@ -114,6 +117,9 @@ class PartitionConsumer:
                     await self._check_streams()
                     await self._sweep()
                     next_sweep = time.monotonic() + self.sweep_seconds
+                lingering = read_at + self.linger - time.monotonic()
+                if self.caught_up and lingering > 0:  # let a trickle gather into one batch
+                    await sleep_or_stop(stop, lingering)
                 backoff = 0.1
             except LostPartition:
                 log.warning("partition %d: offset moved, giving it up", self.partition)

@@ -146,6 +146,7 @@ class Worker:
             batch_entries=self.settings.worker_batch_entries,
             batch_events=self.settings.worker_batch_events,
             block_ms=self.settings.worker_block_ms,
+            linger_ms=self.settings.worker_linger_ms,
             # Often enough that a short path_timeout is honoured on the wall clock too.
             sweep_seconds=min(self.settings.worker_sweep_seconds, self.settings.path_timeout / 4),
             max_deliveries=self.settings.max_deliveries,
