@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
@@ -153,42 +154,31 @@ async def replace_paths(
     if opened:
         await conn.copy_records_to_table(
             "open_paths",
-            records=[
-                (
-                    p.customer_id,
-                    partition,
-                    p.variant,
-                    p.start_ts,
-                    p.end_ts,
-                    p.pages,
-                    len(p.pages),
-                    p.has_turnaround,
-                )
-                for p in opened
-            ],
-            columns=_OPEN_INSERT_COLUMNS,
+            records=[_row(p, partition) for p in opened],
+            columns=_INSERT_COLUMNS,
         )
     for path in advanced + opened:
         ends.set(path.customer_id, path.end_ts)
     if completed:
         await conn.copy_records_to_table(
             "completed_paths",
-            records=[
-                (
-                    p.customer_id,
-                    partition,
-                    p.variant,
-                    p.start_ts,
-                    p.end_ts,
-                    p.pages,
-                    len(p.pages),
-                    p.status,
-                    p.has_turnaround,
-                )
-                for p in completed
-            ],
-            columns=_COMPLETED_INSERT_COLUMNS,
+            records=[(*_row(p, partition), p.status) for p in completed],
+            columns=[*_INSERT_COLUMNS, "status"],
         )
+
+
+def _row(p: Path, partition: int) -> tuple[Any, ...]:
+    """The columns both path tables have, in `_INSERT_COLUMNS` order."""
+    return (
+        p.customer_id,
+        partition,
+        p.variant,
+        p.start_ts,
+        p.end_ts,
+        p.pages,
+        len(p.pages),
+        p.has_turnaround,
+    )
 
 
 async def _advance_open(conn: asyncpg.Connection, paths: list[Path]) -> None:
@@ -223,7 +213,7 @@ async def _advance_open(conn: asyncpg.Connection, paths: list[Path]) -> None:
     )
 
 
-_OPEN_INSERT_COLUMNS = [
+_INSERT_COLUMNS = [
     "customer_id",
     "partition",
     "variant",
@@ -231,17 +221,6 @@ _OPEN_INSERT_COLUMNS = [
     "end_ts",
     "pages",
     "path_length",
-    "has_turnaround",
-]
-_COMPLETED_INSERT_COLUMNS = [
-    "customer_id",
-    "partition",
-    "variant",
-    "start_ts",
-    "end_ts",
-    "pages",
-    "path_length",
-    "status",
     "has_turnaround",
 ]
 
