@@ -80,15 +80,40 @@ def turnaround_pages(pages: list[int]) -> list[int]:
     return [pages[i] for i in range(1, len(pages) - 1) if pages[i + 1] == pages[i - 1]]
 
 
-def _tie_order(group: list[Click], last_page: int | None) -> Iterator[Click]:
+def _tie_order(group: list[Click], last_page: int | None) -> Iterable[Click]:
     """Order clicks sharing one timestamp independently of how they arrived.
 
     The clicks are taken one at a time: unresolved before resolved (a resolution ends the
     path); among those, the one leaving the current last page; else one starting a chain
     (its source is no other click's target); else the smallest by (source, target, variant).
     `_TieQueue` answers each of those questions in O(log n), so one customer's 10,000
-    same-second clicks cost milliseconds, not a minute.
+    same-second clicks cost milliseconds, not a minute. Two clicks, by far the most common
+    tie, are ordered directly (`_pair_order`): building the queue costs 10x as much.
     """
+    if len(group) == 2:
+        return _pair_order(group[0], group[1], last_page)
+    return _queue_order(group, last_page)
+
+
+def _pair_order(a: Click, b: Click, last_page: int | None) -> tuple[Click, Click]:
+    """`_tie_order` of two clicks: only the first choice is a choice."""
+    first, second = (a, b) if _tie_key(a) <= _tie_key(b) else (b, a)
+    if first.resolved != second.resolved:  # the unresolved one (sorted first) goes first
+        return first, second
+    if first.source == last_page:
+        return first, second
+    if second.source == last_page:
+        return second, first
+    # A click starts a chain when the other click does not target its source (two equal
+    # clicks are interchangeable, whichever goes first).
+    if second.target != first.source:
+        return first, second
+    if first.target != second.source:
+        return second, first
+    return first, second
+
+
+def _queue_order(group: list[Click], last_page: int | None) -> Iterator[Click]:
     queue = _TieQueue(group)
     for resolved in (False, True):
         while (chosen := queue.take(resolved, last_page)) is not None:

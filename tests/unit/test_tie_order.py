@@ -62,6 +62,21 @@ def test_tie_order_equals_the_reference(group: list[Click], last_page: int | Non
     assert list(_tie_order(group, last_page)) == list(reference_tie_order(group, last_page))
 
 
+@settings(max_examples=800, deadline=None)
+@given(
+    pair=st.one_of(
+        same_second(2, 2).filter(lambda g: len(g) == 2),
+        same_second(1, 2, customers=(1, 2)).filter(lambda g: len(g) == 2),
+    ),
+    last_page=st.one_of(st.none(), st.integers(0, 2)),
+)
+def test_two_clicks_are_ordered_as_the_reference_orders_them(
+    pair: list[Click], last_page: int | None
+) -> None:
+    """Pairs take a shortcut past the queue (`_pair_order`); the reference still decides."""
+    assert list(_tie_order(pair, last_page)) == list(reference_tie_order(pair, last_page))
+
+
 def test_a_page_whose_last_incoming_click_is_taken_starts_a_chain_again() -> None:
     """0 -> 1 is taken first (it leaves the current page 0); 1 -> 0 follows. With 1 -> 0
     taken, nothing but the self-loop 1 -> 1 targets page 1 any more, so among the resolved
